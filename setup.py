@@ -1,0 +1,37 @@
+"""Installs tfprivacy with its pinned stack (measured to install cleanly together on Python 3.11)."""
+
+import pathlib
+
+from setuptools import find_packages, setup
+
+version = {}
+exec(pathlib.Path("tfprivacy/version.py").read_text(), version)
+
+INSTALL_REQUIRES = [
+    "tensorflow==2.21.0",
+    "keras==3.15.1",
+    "numpy>=1.26,<3",
+    "absl-py>=1.4",
+    "av==18.1.0",
+    "matplotlib>=3.8",
+    "scikit-learn>=1.4",
+    "tqdm>=4.66",
+    "tensorflow-serving-api==2.21.0",
+    "grpcio>=1.60",
+    "ai-edge-litert==2.3.0",
+    "tensorflow-model-optimization==0.8.1",
+    "tf-keras==2.21.0",
+]
+
+setup(
+    name="tfprivacy",
+    version=version["__version__"],
+    description="Privacy-preserving video recognition: adversarially learned degradation (TF/Keras).",
+    python_requires=">=3.11",
+    packages=find_packages(include=["tfprivacy", "tfprivacy.*", "trainers", "serving", "configs"]),
+    install_requires=INSTALL_REQUIRES,
+    extras_require={
+        "test": ["pytest>=8", "ruff>=0.6"],
+        "gpu": ["tensorflow[and-cuda]==2.21.0"],
+    },
+)

@@ -1,0 +1,1 @@
+"""Datasets: the built-in benchmark, real-format loaders and tf.data pipelines."""
