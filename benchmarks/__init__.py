@@ -1,0 +1,1 @@
+"""Throughput and latency benchmarks (run with python -m benchmarks.<name>)."""
