@@ -1,0 +1,233 @@
+"""Tests for tfprivacy.models: shapes, ranges, seeding, gradients, frame averaging, twins."""
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from tfprivacy import models
+from tfprivacy.config import ModelConfig
+
+CLIP = (4, 32, 32, 3)  # T, H, W, C: tiny so the suite stays fast on two shared cores
+TINY = ModelConfig(degrader_width=4, degrader_res_blocks=1)
+
+
+def _tiny(variant="full"):
+    return dataclasses.replace(TINY, degrader=variant)
+
+
+def _perturb(model, seed=0, scale=0.05):
+    """Small random weights everywhere (incl. the zero-initialised delta conv) so that outputs
+    differ from the input but stay unsaturated."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        base = 1.0 if "variance" in w.path or "gamma" in w.path else 0.0
+        w.assign(base + scale * rng.standard_normal(w.shape).astype(np.float32))
+
+
+def _clips(batch=2, seed=0):
+    return tf.random.stateless_uniform((batch, *CLIP), seed=(seed, 1))
+
+
+class DegraderTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.product(variant=models.DEGRADER_VARIANTS, norm=models.NORMS)
+    def test_shape_range_and_identity_at_init(self, variant, norm):
+        degrader = models.build_degrader(_tiny(variant), frame_size=32, norm=norm)
+        x = _clips()[:, 0]
+        # The delta conv starts at zero: f_d is exactly the identity before training.
+        self.assertAllClose(degrader(x, training=False), x)
+        _perturb(degrader, scale=1.0)  # large weights: output must still be clipped to [0, 1]
+        y = degrader(x, training=True)
+        self.assertEqual(y.shape, x.shape)
+        self.assertEqual(y.dtype, tf.float32)
+        self.assertAllInRange(y, 0.0, 1.0)
+        self.assertGreater(float(tf.reduce_max(tf.abs(y - x))), 0.0)
+
+    def test_static_shapes_with_frame_size_dynamic_without(self):
+        fixed = models.build_degrader(_tiny(), frame_size=32)
+        self.assertEqual(tuple(fixed.output_shape), (None, 32, 32, 3))
+        free = models.build_degrader(_tiny(), frame_size=None)
+        self.assertEqual(tuple(free.output_shape), (None, None, None, 3))
+        self.assertEqual(free(tf.zeros([1, 16, 24, 3])).shape, (1, 16, 24, 3))
+
+    def test_bad_arguments_are_named(self):
+        with self.assertRaisesRegex(ValueError, "multiple of 4"):
+            models.build_degrader(_tiny(), frame_size=30)
+        with self.assertRaisesRegex(ValueError, "model.degrader"):
+            models.build_degrader(_tiny("huge"))
+        with self.assertRaisesRegex(ValueError, "norm"):
+            models.build_degrader(_tiny(), norm="layer")
+
+    def test_default_is_deployable_and_uses_registered_layers(self):
+        # tfmot's default QAT scheme and TFLite's folding both know these layer types.
+        allowed = {
+            "InputLayer",
+            "Conv2D",
+            "DepthwiseConv2D",
+            "BatchNormalization",
+            "ReLU",
+            "Add",
+            "UpSampling2D",
+        }
+        self.assertIn(models.DEGRADER_NORM, ("none", "batch"))
+        for variant in models.DEGRADER_VARIANTS:
+            kinds = {type(layer).__name__ for layer in models.build_degrader(_tiny(variant)).layers}
+            self.assertLessEqual(kinds, allowed, variant)
+
+    @parameterized.parameters("none", "batch")
+    def test_tf_keras_twin_matches(self, norm):
+        import tf_keras
+
+        cfg = _tiny("light")
+        model = models.build_degrader(cfg, frame_size=32, norm=norm)
+        twin = models.build_degrader(cfg, frame_size=32, norm=norm, keras_module=tf_keras)
+        _perturb(model)
+        twin.set_weights(model.get_weights())
+        x = _clips()[:, 0]
+        self.assertAllClose(twin(x, training=False), model(x, training=False), atol=1e-5)
+
+    def test_degrade_clips_runs_per_frame(self):
+        degrader = models.build_degrader(_tiny(), frame_size=32)
+        _perturb(degrader)
+        clips = _clips()
+        out = models.degrade_clips(degrader, clips, training=False)
+        self.assertEqual(out.shape, clips.shape)
+        self.assertAllClose(out[1, 2], degrader(clips[1:2, 2], training=False)[0], atol=1e-6)
+        with self.assertRaisesRegex(ValueError, "clips"):
+            models.degrade_clips(degrader, clips[:, 0], training=False)
+
+
+class ClassifierTest(tf.test.TestCase, parameterized.TestCase):
+    def tearDown(self):
+        keras.mixed_precision.set_global_policy("float32")
+        super().tearDown()
+
+    @parameterized.parameters(*models.TARGET_ARCHS)
+    def test_target_shapes(self, arch):
+        model = models.build_target(arch, 7, CLIP, width=4)
+        logits = model(_clips(3), training=False)
+        self.assertEqual(logits.shape, (3, 7))
+        self.assertEqual(logits.dtype, tf.float32)
+
+    @parameterized.parameters(*models.PRIVACY_ARCHS)
+    def test_privacy_shapes(self, arch):
+        model = models.build_privacy(arch, 5, CLIP, width=4)
+        self.assertEqual(model(_clips(3), training=False).shape, (3, 5))
+        self.assertEqual(models.frame_model_of(model) is None, arch == "video")
+
+    @parameterized.parameters(*models.FRAME_ARCHS)
+    def test_frame_model_on_images(self, arch):
+        model = models.build_privacy_frame_model(arch, 5, (32, 32, 3), width=4)
+        self.assertEqual(model(tf.zeros([2, 32, 32, 3])).shape, (2, 5))
+
+    @parameterized.parameters(*models.FRAME_ARCHS)
+    def test_frame_logits_are_averaged_over_time(self, arch):
+        model = models.build_privacy(arch, 5, CLIP, width=4)
+        frame_model = models.frame_model_of(model)
+        clips = _clips(2)
+        # Identical frames: the clip logits are the frame model's logits.
+        same = tf.repeat(clips[:, :1], CLIP[0], axis=1)
+        self.assertAllClose(model(same), frame_model(clips[:, 0]), atol=1e-5)
+        # Different frames: the mean of the per-frame logits.
+        per_frame = tf.stack([frame_model(clips[:, t]) for t in range(CLIP[0])], axis=1)
+        self.assertAllClose(model(clips), tf.reduce_mean(per_frame, axis=1), atol=1e-5)
+
+    def test_wrapped_frame_model_shares_weights(self):
+        frame_model = models.build_privacy_frame_model("plain", 5, CLIP[1:], width=4)
+        clip_model = models.wrap_frame_model(frame_model, CLIP)
+        self.assertLen(clip_model.trainable_variables, len(frame_model.trainable_variables))
+        for a, b in zip(
+            clip_model.trainable_variables, frame_model.trainable_variables, strict=True
+        ):
+            self.assertIs(a, b)
+
+    def test_unknown_arch_and_bad_shape_are_named(self):
+        with self.assertRaisesRegex(ValueError, "c3d_huge"):
+            models.build_target("c3d_huge", 3, CLIP)
+        with self.assertRaisesRegex(ValueError, "video"):
+            models.build_privacy_frame_model("video", 5, CLIP[1:])
+        with self.assertRaisesRegex(ValueError, "clip_shape"):
+            models.build_privacy("plain", 5, (32, 32, 3))
+
+    @parameterized.parameters("target", "privacy", "degrader")
+    def test_seed_determinism(self, kind):
+        def build():
+            if kind == "target":
+                return models.build_target("c3d_small", 3, CLIP, width=4)
+            if kind == "privacy":
+                return models.build_privacy("residual", 5, CLIP, width=4)
+            return models.build_degrader(_tiny(), frame_size=32)
+
+        keras.utils.set_random_seed(3)
+        first = [w.numpy() for w in build().weights]
+        keras.utils.set_random_seed(3)
+        second = [w.numpy() for w in build().weights]
+        keras.utils.set_random_seed(4)
+        other = [w.numpy() for w in build().weights]
+        for a, b in zip(first, second, strict=True):
+            self.assertAllEqual(a, b)
+        self.assertFalse(all(np.array_equal(a, b) for a, b in zip(first, other, strict=True)))
+
+    @parameterized.parameters(
+        ("target", "c3d_small"),
+        ("target", "c3d_wide"),
+        ("target", "r2plus1d"),
+        ("privacy", "plain"),
+        ("privacy", "residual"),
+        ("privacy", "depthwise"),
+        ("privacy", "video"),
+    )
+    def test_forward_backward_reaches_every_weight(self, kind, arch):
+        if kind == "target":
+            model = models.build_target(arch, 3, CLIP, width=4)
+        else:
+            model = models.build_privacy(arch, 5, CLIP, width=4)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.square(model(_clips(2), training=True)))
+        grads = tape.gradient(loss, model.trainable_variables)
+        self.assertTrue(all(g is not None for g in grads))
+        self.assertTrue(all(bool(tf.reduce_all(tf.math.is_finite(g))) for g in grads))
+
+    def test_mixed_precision_keeps_float32_outputs(self):
+        # bfloat16: the CPU has no float16 MaxPool3D kernel; on GPU mixed_float16 behaves alike.
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+        clips = _clips(2)
+        degraded = models.degrade_clips(
+            models.build_degrader(_tiny(), frame_size=32), clips, training=True
+        )
+        self.assertEqual(degraded.dtype, tf.float32)
+        self.assertAllClose(degraded, clips, atol=1e-6)  # identity at init survives the cast
+        for model in (
+            models.build_target("r2plus1d", 3, CLIP, width=4),
+            models.build_privacy("depthwise", 5, CLIP, width=4),
+        ):
+            self.assertEqual(model(clips).dtype, tf.float32)
+
+    def test_runs_under_a_distribution_strategy(self):
+        strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
+        with strategy.scope():
+            degrader = models.build_degrader(_tiny("light"), frame_size=32)
+            privacy = models.build_privacy("plain", 5, CLIP, width=4)
+            optimizer = keras.optimizers.Adam(1e-2)
+        variables = degrader.trainable_variables + privacy.trainable_variables
+
+        @tf.function
+        def step(clips):
+            def replica_step(clips):
+                with tf.GradientTape() as tape:
+                    logits = privacy(models.degrade_clips(degrader, clips, True), training=True)
+                    loss = tf.reduce_mean(tf.square(logits))
+                optimizer.apply(tape.gradient(loss, variables), variables)
+                return loss
+
+            return strategy.run(replica_step, (clips,))
+
+        first = float(step(_clips(2)))
+        self.assertTrue(np.isfinite(first))
+        self.assertTrue(np.isfinite(float(step(_clips(2)))))
+
+
+if __name__ == "__main__":
+    tf.test.main()

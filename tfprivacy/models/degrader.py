@@ -1,0 +1,169 @@
+"""The degradation transform f_d: frame -> frame of the same size, in [0, 1].
+
+Two variants share one interface:
+- "full": Johnson et al.'s style-transfer net (9x9 conv, two stride-2 convs, residual blocks,
+  two upsampling stages, 9x9 conv to 3 channels), width and block count from the config.
+- "light": a camera-cheap variant (5x5 convs, half width, one residual block, depthwise-separable
+  convolutions in the downsampled part).
+
+Deployment choices (DESIGN.md section 6):
+- Normalisation is selectable. The project default is "none": it folds into nothing because there
+  is nothing to fold, it is in tfmot's QAT registry trivially, it has no train/inference gap (no
+  batch statistics: f_d sees mixed batches of action clips and privacy images in the
+  cross-dataset game, whose statistics differ) and it behaves identically on every replica.
+  "batch" (folds into the conv for TFLite, registered with tfmot) and "instance" (paper
+  fidelity; does not fold, not QAT-registered) are available.
+- Upsampling is UpSampling2D (nearest) + Conv2D: both convert to TFLite and are registered with
+  tfmot, nearest upsampling keeps spatial dims static when the frame size is given, and it avoids
+  the checkerboard artefacts of transposed convolutions.
+- Output is residual: `relu_max1(x + delta)`, i.e. clip(x + delta, 0, 1), with the last conv
+  (delta) initialised to zero. At initialisation f_d is exactly the identity, so identity
+  pretraining starts at zero reconstruction loss instead of having to learn to copy the input
+  through a bottleneck; Add and ReLU(max_value=1) are both QAT-registered and convert to
+  int8 TFLite, unlike a logit/sigmoid output.
+
+`keras_module` builds the same network with `tf_keras` (the QAT twin): same layers, same order,
+so `twin.set_weights(model.get_weights())` transfers the weights.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+DEGRADER_VARIANTS = ("full", "light")
+NORMS = ("none", "batch", "instance")
+# Project default normalisation (see the module docstring for why it is "none").
+DEGRADER_NORM = "none"
+
+
+def build_degrader(
+    model_cfg,
+    frame_size: int | None = None,
+    name: str = "degrader",
+    norm: str | None = None,
+    keras_module=None,
+):
+    """Builds f_d: [B, H, W, 3] float32 in [0, 1] -> [B, H, W, 3] float32 in [0, 1].
+
+    Args:
+      model_cfg: a `ModelConfig` (uses `degrader`, `degrader_width`, `degrader_res_blocks`, and
+        `degrader_norm` when the config has such a field).
+      frame_size: H = W of the frames, giving fully static shapes (needed for TFLite export), or
+        None for any spatial size divisible by 4.
+      name: the Keras model name.
+      norm: "none", "batch" or "instance"; None takes the config's or `DEGRADER_NORM`.
+      keras_module: `keras` (default) or `tf_keras` to build the QAT twin.
+    """
+    variant = model_cfg.degrader
+    if variant not in DEGRADER_VARIANTS:
+        raise ValueError(f"model.degrader: unknown variant {variant!r}; use {DEGRADER_VARIANTS}")
+    norm = norm or getattr(model_cfg, "degrader_norm", None) or DEGRADER_NORM
+    if norm not in NORMS:
+        raise ValueError(f"degrader norm: unknown {norm!r}; use one of {NORMS}")
+    width = int(model_cfg.degrader_width)
+    blocks = int(model_cfg.degrader_res_blocks)
+    if width < 1:
+        raise ValueError(f"model.degrader_width must be >= 1, got {width}")
+    if blocks < 0:
+        raise ValueError(f"model.degrader_res_blocks must be >= 0, got {blocks}")
+    if frame_size is not None and (frame_size <= 0 or frame_size % 4):
+        # Two stride-2 stages then two x2 upsamplings: other sizes would not come back equal.
+        raise ValueError(f"degrader frame_size must be a positive multiple of 4, got {frame_size}")
+
+    km = keras_module or keras
+    b = _Builder(km.layers, norm)
+    frames = km.Input(shape=(frame_size, frame_size, 3), dtype="float32", name="frames")
+    if variant == "full":
+        delta = b.full_body(frames, width, blocks)
+    else:
+        delta = b.light_body(frames, max(width // 2, 2))
+    # Residual output in float32 even under mixed precision: x + delta, clipped to [0, 1].
+    out = km.layers.Add(dtype="float32", name="residual_add")([frames, delta])
+    out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
+    return km.Model(frames, out, name=name)
+
+
+class _Builder:
+    """Layer recipes shared by both variants; names are stable so twins line up."""
+
+    def __init__(self, layers, norm: str):
+        self.L = layers
+        self.norm = norm
+        self.n = 0
+
+    def _name(self, kind: str) -> str:
+        self.n += 1
+        return f"{kind}_{self.n}"
+
+    def conv(self, x, filters, kernel, strides=1, act=True, zero=False):
+        L = self.L
+        x = L.Conv2D(
+            filters,
+            kernel,
+            strides=strides,
+            padding="same",
+            # A conv followed by batch norm needs no bias (it would be folded away anyway).
+            use_bias=self.norm != "batch" or not act,
+            kernel_initializer="zeros" if zero else "he_normal",
+            name=self._name("conv"),
+        )(x)
+        if act:
+            x = self._norm(x)
+            x = L.ReLU(name=self._name("relu"))(x)
+        return x
+
+    def sepconv(self, x, filters, kernel=3, strides=1, act=True):
+        # Depthwise + pointwise as two registered layers (not SeparableConv2D) so that tfmot's
+        # default scheme and the TFLite converter both see layers they know.
+        L = self.L
+        x = L.DepthwiseConv2D(
+            kernel, strides=strides, padding="same", use_bias=False, name=self._name("dwconv")
+        )(x)
+        return self.conv(x, filters, 1, act=act)
+
+    def _norm(self, x):
+        L = self.L
+        if self.norm == "batch":
+            return L.BatchNormalization(name=self._name("bn"))(x)
+        if self.norm == "instance":
+            return L.GroupNormalization(groups=-1, name=self._name("in"))(x)
+        return x
+
+    def up(self, x):
+        return self.L.UpSampling2D(2, interpolation="nearest", name=self._name("up"))(x)
+
+    def full_body(self, x, w, blocks):
+        x = self.conv(x, w, 9)
+        x = self.conv(x, 2 * w, 3, strides=2)
+        x = self.conv(x, 4 * w, 3, strides=2)
+        for _ in range(blocks):
+            y = self.conv(x, 4 * w, 3)
+            y = self.conv(y, 4 * w, 3, act=False)
+            y = self._norm(y)
+            x = self.L.Add(name=self._name("res_add"))([x, y])
+        x = self.conv(self.up(x), 2 * w, 3)
+        x = self.conv(self.up(x), w, 3)
+        return self.conv(x, 3, 9, act=False, zero=True)
+
+    def light_body(self, x, w):
+        x = self.conv(x, w, 5)
+        x = self.sepconv(x, 2 * w, strides=2)
+        x = self.sepconv(x, 4 * w, strides=2)
+        y = self.sepconv(x, 4 * w)
+        y = self.sepconv(y, 4 * w, act=False)
+        y = self._norm(y)
+        x = self.L.Add(name=self._name("res_add"))([x, y])
+        x = self.sepconv(self.up(x), 2 * w)
+        x = self.sepconv(self.up(x), w)
+        return self.conv(x, 3, 5, act=False, zero=True)
+
+
+def degrade_clips(degrader, clips, training: bool):
+    """Runs f_d on every frame: [B, T, H, W, 3] -> [B, T, H, W, 3] (float32)."""
+    if len(clips.shape) != 5:
+        raise ValueError(f"degrade_clips: clips must be [B, T, H, W, 3], got shape {clips.shape}")
+    shape = ops.shape(clips)
+    flat = ops.reshape(clips, (-1, shape[2], shape[3], shape[4]))
+    out = degrader(flat, training=training)
+    return ops.reshape(ops.cast(out, "float32"), shape)
