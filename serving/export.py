@@ -1,0 +1,223 @@
+"""Exports f_d as a SavedModel in TF Serving's layout, plus a models.config.
+
+    python -m serving.export --run RUN_DIR --out MODEL_BASE [--version N]
+
+writes MODEL_BASE/degrader/<version>/{saved_model.pb, variables/} and MODEL_BASE/models.config.
+The `serving_default` signature takes uint8 frames [N, H, W, 3] and returns uint8 degraded
+frames of the same shape.
+
+Frame size: the graph runs f_d at the frames' native size instead of resizing to the training
+size and back. f_d is fully convolutional, so native size costs nothing in accuracy of the
+transform itself, while a resize round trip would add a blur that f_d never learned and that
+the privacy evaluation never measured. H and W must be multiples of 4 (two stride-2 stages);
+anything else is rejected with INVALID_ARGUMENT rather than silently cropped or padded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+
+import tensorflow as tf
+
+from serving import signatures as S
+
+_VERSION_RE = re.compile(r"^[0-9]+$")
+
+
+class ExportError(RuntimeError):
+    """A layout problem (version exists, bad base path); the message names the path."""
+
+
+def list_versions(model_dir: str) -> list[int]:
+    """Integer version folders of a model, ascending.
+
+    Dot-folders (an export in progress, `.tmp-<version>-<pid>`) and anything not purely
+    numeric are ignored, as TF Serving does.
+    """
+    if not os.path.isdir(model_dir):
+        return []
+    return sorted(
+        int(name)
+        for name in os.listdir(model_dir)
+        if _VERSION_RE.match(name) and os.path.isdir(os.path.join(model_dir, name))
+    )
+
+
+def to_unit_float(frames: tf.Tensor) -> tf.Tensor:
+    """uint8 [0, 255] -> float32 [0, 1]: the pipeline's normalisation (process_clip's /255)."""
+    return tf.cast(frames, tf.float32) / 255.0
+
+
+def to_uint8(images: tf.Tensor) -> tf.Tensor:
+    """float [0, 1] -> uint8, rounding to nearest and clipping values f_d pushes out of range."""
+    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
+
+
+def check_frames(frames: tf.Tensor) -> tf.Tensor:
+    """Graph-time checks on a frames tensor; each failure names the tensor and the rule.
+
+    They are run-time asserts (not static shape checks) because TF Serving feeds the graph
+    directly, bypassing the Python-side signature check. A failed assert is INVALID_ARGUMENT.
+    """
+    shape = tf.shape(frames)
+    rank = tf.size(shape)
+    checks = [
+        tf.debugging.assert_equal(
+            rank, 4, message=f"{S.INPUT_KEY}: expected rank 4 [N, H, W, 3], got rank"
+        )
+    ]
+    with tf.control_dependencies(checks):
+        # Only index the shape once its rank is known to be 4.
+        padded = tf.concat([shape, tf.ones([4], tf.int32)], axis=0)
+        channels, height, width = padded[3], padded[1], padded[2]
+    checks += [
+        tf.debugging.assert_equal(
+            channels, 3, message=f"{S.INPUT_KEY}: expected 3 (RGB) channels in dim 3, got"
+        ),
+        tf.debugging.assert_equal(
+            tf.math.floormod(height, S.SPATIAL_DIVISOR),
+            0,
+            message=f"{S.INPUT_KEY}: height must be a positive multiple of "
+            f"{S.SPATIAL_DIVISOR}; height mod {S.SPATIAL_DIVISOR} is",
+        ),
+        tf.debugging.assert_equal(
+            tf.math.floormod(width, S.SPATIAL_DIVISOR),
+            0,
+            message=f"{S.INPUT_KEY}: width must be a positive multiple of "
+            f"{S.SPATIAL_DIVISOR}; width mod {S.SPATIAL_DIVISOR} is",
+        ),
+        tf.debugging.assert_positive(
+            tf.minimum(height, width), message=f"{S.INPUT_KEY}: height and width must be > 0"
+        ),
+    ]
+    with tf.control_dependencies(checks):
+        return tf.identity(frames)
+
+
+class DegraderModule(tf.Module):
+    """f_d alone (never the adversaries) behind a uint8-in, uint8-out serving function."""
+
+    def __init__(self, degrader):
+        super().__init__(name="degrader_export")
+        self.degrader = degrader
+
+    def degrade(self, frames: tf.Tensor) -> dict[str, tf.Tensor]:
+        frames = check_frames(frames)
+        degraded = self.degrader(to_unit_float(frames), training=False)
+        return {S.OUTPUT_KEY: to_uint8(degraded)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=S.INPUT_KEY)])
+    def serve(self, frames):
+        return self.degrade(frames)
+
+
+def _next_version(model_dir: str) -> int:
+    versions = list_versions(model_dir)
+    return versions[-1] + 1 if versions else 1
+
+
+def export_degrader(
+    degrader, model_base: str, model_name: str = S.MODEL_NAME, version: int | None = None
+) -> str:
+    """Writes MODEL_BASE/<model_name>/<version>/ atomically; returns that directory.
+
+    The SavedModel is written to a dot-folder first and renamed into place, so a crash never
+    leaves a half-written version that a server polling the folder would try to load.
+    """
+    model_dir = os.path.join(model_base, model_name)
+    os.makedirs(model_dir, exist_ok=True)
+    if version is None:
+        version = _next_version(model_dir)
+    if version < 1:
+        raise ExportError(f"--version must be >= 1, got {version}")
+    final = os.path.join(model_dir, str(version))
+    if os.path.exists(final):
+        raise ExportError(
+            f"{final}: version {version} already exists; a live version is "
+            "never overwritten (omit --version to take the next one)"
+        )
+    tmp = os.path.join(model_dir, f".tmp-{version}-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    module = DegraderModule(degrader)
+    try:
+        tf.saved_model.save(module, tmp, signatures={S.SIGNATURE_KEY: module.serve})
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def models_config_text(model_base: str, model_names: list[str], base_prefix: str = "") -> str:
+    """TF Serving's model_config_list text proto for the models under model_base.
+
+    base_prefix replaces model_base in the written base_path (e.g. "/models" when the folder
+    is mounted into a TF Serving container); empty means the absolute local path.
+    """
+    from google.protobuf import text_format
+    from tensorflow_serving.config import model_server_config_pb2
+
+    prefix = base_prefix or os.path.abspath(model_base)
+    config = model_server_config_pb2.ModelServerConfig()
+    for name in model_names:
+        entry = config.model_config_list.config.add()
+        entry.name = name
+        entry.base_path = f"{prefix.rstrip('/')}/{name}"
+        entry.model_platform = "tensorflow"
+    return text_format.MessageToString(config)
+
+
+def write_models_config(model_base: str, base_prefix: str = "") -> str:
+    """(Re)writes MODEL_BASE/models.config listing every model folder with a version."""
+    names = sorted(
+        name
+        for name in os.listdir(model_base)
+        if not name.startswith(".") and list_versions(os.path.join(model_base, name))
+    )
+    path = os.path.join(model_base, S.MODELS_CONFIG)
+    tmp = f"{path}.tmp-{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(models_config_text(model_base, names, base_prefix))
+    os.replace(tmp, path)
+    return path
+
+
+def export_run(
+    run_dir: str,
+    model_base: str,
+    version: int | None = None,
+    model_name: str | None = None,
+    base_prefix: str = "",
+) -> str:
+    """Loads a run's f_d (free spatial dims) and exports it; returns the version directory."""
+    from tfprivacy.train.artifacts import load_degrader
+
+    degrader, cfg = load_degrader(run_dir, frame_size=None)
+    path = export_degrader(degrader, model_base, model_name or cfg.export.model_name, version)
+    write_models_config(model_base, base_prefix)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument("--out", required=True, help="MODEL_BASE (TF Serving layout root)")
+    parser.add_argument("--version", type=int, default=None, help="default: newest + 1")
+    parser.add_argument("--model_name", default=None, help="default: the run's export config")
+    parser.add_argument(
+        "--config_base_path",
+        default="",
+        help="prefix for base_path in models.config (e.g. /models inside a container)",
+    )
+    args = parser.parse_args(argv)
+    path = export_run(args.run, args.out, args.version, args.model_name, args.config_base_path)
+    print(f"exported {path}")
+    print(f"config   {os.path.join(args.out, S.MODELS_CONFIG)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

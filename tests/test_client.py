@@ -1,0 +1,85 @@
+"""The gRPC client: a video degraded through the server, and errors reported with their code."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+
+from configs.experiments import get_config
+from serving import client as C
+from serving import export as E
+from serving import server as SV
+from serving import signatures as S
+from tfprivacy.data import video_io
+from tfprivacy.models import build_degrader
+
+
+class ClientTest(tf.test.TestCase):
+    def setUp(self):
+        super().setUp()
+        tmp = self.get_temp_dir()
+        model = build_degrader(get_config("benchmark_tiny").model, frame_size=None)
+        rng = np.random.default_rng(5)
+        model.set_weights([rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.weights])
+        self.version_dir = E.export_degrader(model, os.path.join(tmp, "models"))
+        self.server = SV.ModelServer(SV.resolve_models(os.path.join(tmp, "models")), port=0)
+        self.server.start()
+        self.addCleanup(self.server.stop)
+        self.video = os.path.join(tmp, "in.avi")
+        ramp = np.linspace(0, 255, 16 * 16 * 3).reshape(16, 16, 3)
+        frames = np.stack([np.roll(ramp, 8 * i, axis=1) for i in range(6)]).astype(np.uint8)
+        video_io.write_video(self.video, frames, fps=10)
+
+    def _main(self, *args):
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = C.main(["--server", self.server.address, "--video", self.video, *args])
+        return rc, out.getvalue(), err.getvalue()
+
+    def test_degrades_a_video_in_chunks(self):
+        out_path = os.path.join(self.get_temp_dir(), "out.avi")
+        with mock.patch.object(C.video_io, "write_video", wraps=video_io.write_video) as write:
+            rc, out, _ = self._main("--out", out_path, "--batch", "4")  # requests of 4 and 2
+        self.assertEqual(rc, 0)
+        self.assertRegex(out, r"^6 frames in [0-9.]+ s \([0-9.]+ frames/s\) -> ")
+        # What the client hands to the encoder is exactly the SavedModel's output on the
+        # decoded frames (the file itself then goes through a lossy codec).
+        decoded_in = video_io.read_video(self.video)
+        expected = tf.saved_model.load(self.version_dir).signatures[S.SIGNATURE_KEY](
+            **{S.INPUT_KEY: tf.constant(decoded_in)}
+        )[S.OUTPUT_KEY]
+        (path, frames), kwargs = write.call_args
+        self.assertEqual(path, out_path)
+        self.assertEqual(kwargs, {"fps": 10})
+        self.assertAllEqual(frames, expected)
+        self.assertEqual(video_io.read_video(out_path).shape, (6, 16, 16, 3))
+
+    def test_server_errors_are_printed_with_their_code(self):
+        out_path = os.path.join(self.get_temp_dir(), "never.avi")
+        rc, _, err = self._main("--out", out_path, "--model_name", "nope")
+        self.assertEqual(rc, 1)
+        self.assertIn("server error NOT_FOUND: Servable not found for request: Latest(nope)", err)
+        self.assertFalse(os.path.exists(out_path))
+
+    def test_unreadable_video_is_named(self):
+        self.video = os.path.join(self.get_temp_dir(), "missing.avi")
+        rc, _, err = self._main("--out", os.path.join(self.get_temp_dir(), "x.avi"))
+        self.assertEqual(rc, 2)
+        self.assertIn("missing.avi", err)
+
+    def test_degrade_frames_validates_its_input(self):
+        channel, stub = C.make_stub(self.server.address)
+        self.addCleanup(channel.close)
+        with self.assertRaisesRegex(ValueError, "frames: expected uint8"):
+            C.degrade_frames(stub, np.zeros((2, 8, 8, 3), np.float32))
+        with self.assertRaisesRegex(ValueError, "batch: must be >= 1"):
+            C.degrade_frames(stub, np.zeros((2, 8, 8, 3), np.uint8), batch=0)
+
+
+if __name__ == "__main__":
+    tf.test.main()

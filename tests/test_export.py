@@ -1,0 +1,179 @@
+"""SavedModel export: TF Serving layout, the serving signature, graph checks, atomic writes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from unittest import mock
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from configs.experiments import get_config
+from serving import export as E
+from serving import signatures as S
+from tfprivacy.data.pipeline import process_clip
+from tfprivacy.models import build_degrader
+from tfprivacy.train.artifacts import save_degrader
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tiny_degrader(seed: int | None = None):
+    """benchmark_tiny's f_d; freshly built it is exactly the identity (zero-initialised delta).
+
+    With a seed, every weight is redrawn so that the transform is visibly not the identity.
+    """
+    model = build_degrader(get_config("benchmark_tiny").model, frame_size=None)
+    if seed is not None:
+        rng = np.random.default_rng(seed)
+        model.set_weights([rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.weights])
+    return model
+
+
+class ExportTest(tf.test.TestCase, parameterized.TestCase):
+    def test_layout_versions_and_no_leftovers(self):
+        base = self.get_temp_dir()
+        model = tiny_degrader()
+        first = E.export_degrader(model, base)
+        second = E.export_degrader(model, base)
+        model_dir = os.path.join(base, S.MODEL_NAME)
+        self.assertEqual(first, os.path.join(model_dir, "1"))
+        self.assertEqual(second, os.path.join(model_dir, "2"))
+        self.assertTrue(os.path.isfile(os.path.join(first, "saved_model.pb")))
+        self.assertTrue(os.path.isdir(os.path.join(first, "variables")))
+        self.assertEqual(sorted(os.listdir(model_dir)), ["1", "2"])
+        self.assertEqual(E.export_degrader(model, base, version=7), os.path.join(model_dir, "7"))
+        self.assertEqual(E.list_versions(model_dir), [1, 2, 7])
+
+    def test_signature_seen_by_saved_model_cli(self):
+        path = E.export_degrader(tiny_degrader(), self.get_temp_dir())
+        cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+        cmd = (
+            [cli]
+            if os.path.exists(cli)
+            else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+        )
+        out = subprocess.run(
+            cmd + ["show", "--all", "--dir", path],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+        ).stdout
+        serving = out[out.index(f"signature_def['{S.SIGNATURE_KEY}']") :]
+        self.assertIn(
+            f"inputs['{S.INPUT_KEY}'] tensor_info:\n        dtype: DT_UINT8\n"
+            "        shape: (-1, -1, -1, 3)",
+            serving,
+        )
+        self.assertIn(
+            f"outputs['{S.OUTPUT_KEY}'] tensor_info:\n        dtype: DT_UINT8\n"
+            "        shape: (-1, -1, -1, 3)",
+            serving,
+        )
+        self.assertIn(f"Method name is: {S.METHOD_NAME}", serving)
+
+    def test_identity_degrader_round_trips_uint8_exactly(self):
+        # x -> x/255 -> f_d = identity -> *255, round -> x: every uint8 value survives.
+        loaded = tf.saved_model.load(E.export_degrader(tiny_degrader(), self.get_temp_dir()))
+        serve = loaded.signatures[S.SIGNATURE_KEY]
+        values = np.arange(256, dtype=np.uint8)
+        frames = np.resize(values, (4, 8, 8, 3)).astype(np.uint8)  # 768 = 3 x 256 values
+        out = serve(**{S.INPUT_KEY: tf.constant(frames)})[S.OUTPUT_KEY]
+        self.assertEqual(out.dtype, tf.uint8)
+        self.assertAllEqual(out, frames)
+        # Native, non-square size (multiples of 4) and a batch of 1 are served too.
+        odd = frames[:1, :4, :8]
+        self.assertAllEqual(serve(**{S.INPUT_KEY: tf.constant(odd)})[S.OUTPUT_KEY], odd)
+
+    def test_to_uint8_rounds_and_clips(self):
+        # 0.5/255 -> 0.5 -> 0 (round half to even); 1.6/255 -> 2; -0.1 -> 0; 1.2 -> 255.
+        x = tf.constant([0.5 / 255.0, 1.6 / 255.0, -0.1, 1.2, 128.0 / 255.0])
+        self.assertAllEqual(E.to_uint8(x), [0, 2, 0, 255, 128])
+
+    def test_normalisation_matches_the_pipeline(self):
+        frames = tf.constant(np.random.default_rng(0).integers(0, 256, (2, 8, 8, 3)), tf.uint8)
+        self.assertAllEqual(E.to_unit_float(frames), process_clip(frames, 8))
+
+    @parameterized.named_parameters(
+        ("rank3", (8, 8, 3), "expected rank 4"),
+        ("rank5", (1, 1, 8, 8, 3), "expected rank 4"),
+        ("two_channels", (1, 8, 8, 2), "expected 3 (RGB) channels"),
+        ("height_6", (1, 6, 8, 3), "height must be a positive multiple of 4"),
+        ("width_10", (1, 8, 10, 3), "width must be a positive multiple of 4"),
+        ("empty", (1, 0, 8, 3), "height and width must be > 0"),
+    )
+    def test_graph_checks_name_the_tensor(self, shape, message):
+        # Traced with an unknown shape: what TF Serving's C++ feed bypassing Python looks like.
+        check = tf.function(E.check_frames, input_signature=[tf.TensorSpec(None, tf.uint8)])
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, f"{S.INPUT_KEY}: .*"):
+            try:
+                check(tf.zeros(shape, tf.uint8))
+            except tf.errors.InvalidArgumentError as e:
+                self.assertIn(message, e.message)
+                raise
+        self.assertAllEqual(check(tf.zeros((2, 4, 8, 3), tf.uint8)).shape, (2, 4, 8, 3))
+
+    def test_signature_rejects_wrong_dtype_and_size(self):
+        loaded = tf.saved_model.load(E.export_degrader(tiny_degrader(), self.get_temp_dir()))
+        serve = loaded.signatures[S.SIGNATURE_KEY]
+        with self.assertRaises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
+            serve(**{S.INPUT_KEY: tf.zeros((1, 8, 8, 3), tf.float32)})
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "height must be"):
+            serve(**{S.INPUT_KEY: tf.zeros((1, 6, 8, 3), tf.uint8)})
+
+    def test_existing_version_is_never_overwritten(self):
+        base = self.get_temp_dir()
+        E.export_degrader(tiny_degrader(), base, version=3)
+        with self.assertRaisesRegex(E.ExportError, "version 3 already exists"):
+            E.export_degrader(tiny_degrader(), base, version=3)
+
+    def test_crash_mid_write_leaves_no_version(self):
+        base = self.get_temp_dir()
+        model_dir = os.path.join(base, S.MODEL_NAME)
+        real_save = tf.saved_model.save
+
+        def save_then_crash(obj, export_dir, **kwargs):
+            real_save(obj, export_dir, **kwargs)
+            raise KeyboardInterrupt("killed after writing")
+
+        with mock.patch.object(tf.saved_model, "save", save_then_crash):
+            with self.assertRaises(KeyboardInterrupt):
+                E.export_degrader(tiny_degrader(), base)
+        self.assertEqual(os.listdir(model_dir), [])
+        # A dot-folder left by a hard kill is not a version, and the next export takes 1.
+        os.makedirs(os.path.join(model_dir, ".tmp-5-123"))
+        self.assertEqual(E.list_versions(model_dir), [])
+        self.assertEqual(E.export_degrader(tiny_degrader(), base), os.path.join(model_dir, "1"))
+
+    def test_cli_exports_a_run_with_models_config(self):
+        tmp = self.get_temp_dir()
+        run_dir, base = os.path.join(tmp, "run"), os.path.join(tmp, "models")
+        cfg = get_config("benchmark_tiny")
+        save_degrader(run_dir, tiny_degrader(seed=1), cfg)
+        self.assertEqual(E.main(["--run", run_dir, "--out", base]), 0)
+        self.assertEqual(E.main(["--run", run_dir, "--out", base, "--config_base_path", "/m"]), 0)
+        self.assertEqual(E.list_versions(os.path.join(base, S.MODEL_NAME)), [1, 2])
+        config = model_server_config_pb2.ModelServerConfig()
+        with open(os.path.join(base, S.MODELS_CONFIG)) as f:
+            text_format.Parse(f.read(), config)
+        (entry,) = config.model_config_list.config
+        self.assertEqual(entry.name, S.MODEL_NAME)
+        self.assertEqual(entry.base_path, "/m/degrader")
+        self.assertEqual(entry.model_platform, "tensorflow")
+        # The exported graph is the run's f_d: same output as the Keras model, quantised.
+        model = tiny_degrader(seed=1)
+        frames = np.random.default_rng(2).integers(0, 256, (2, 8, 12, 3)).astype(np.uint8)
+        served = tf.saved_model.load(os.path.join(base, S.MODEL_NAME, "2"))
+        out = served.signatures[S.SIGNATURE_KEY](**{S.INPUT_KEY: tf.constant(frames)})
+        direct = E.to_uint8(model(frames.astype(np.float32) / 255.0, training=False))
+        self.assertAllEqual(out[S.OUTPUT_KEY], direct)
+
+
+if __name__ == "__main__":
+    tf.test.main()
