@@ -1,0 +1,385 @@
+"""Per-frame latency of the degrader on one CPU thread: TFLite float32 / int8 vs float SavedModel.
+
+  python -m benchmarks.latency_bench                      # the README table
+  python -m benchmarks.latency_bench --ablation           # which layer makes int8 slow
+  python -m benchmarks.latency_bench --probe              # which single ops XNNPACK takes
+  python -m benchmarks.latency_bench --proposal           # D's light vs a no-full-res prototype
+
+Table: full and light degraders (benchmark config: width 16, 3 res blocks; weights random, which
+does not change the latency of a dense network), 112x112 and 224x224, the LiteRT interpreter with
+num_threads=1 (XNNPACK is applied by default), median of --runs invokes after --warmup.
+The float SavedModel reference runs the same Keras model through tf.saved_model load with TF's
+intra- and inter-op pools set to one thread.
+
+Ablation: the same full degrader with each deployment choice switched (normalisation none /
+batch / instance; nearest upsampling as UpSampling2D (RESHAPE+TILE in TFLite), as a
+RESIZE_NEAREST_NEIGHBOR op, as depth-to-space, or a transposed convolution), reporting float and
+int8 latency, the number of XNNPACK partitions (DELEGATE nodes: more than one means the graph
+leaves XNNPACK for the builtin kernels and comes back) and the latency with XNNPACK off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import tempfile
+import time
+
+import numpy as np
+
+SIZES = (112, 224)
+
+
+def _tf_one_thread():
+    import tensorflow as tf
+
+    # Must run before TF executes anything.
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    return tf
+
+
+def time_tflite(flatbuffer: bytes, runs: int, warmup: int, xnnpack: bool = True) -> float:
+    """Median ms of one invoke (batch 1) with the LiteRT interpreter on one thread."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    resolver = OpResolverType.AUTO if xnnpack else OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    it = Interpreter(
+        model_content=flatbuffer, num_threads=1, experimental_op_resolver_type=resolver
+    )
+    it.allocate_tensors()
+    (inp,) = it.get_input_details()
+    rng = np.random.default_rng(0)
+    if np.dtype(inp["dtype"]) == np.float32:
+        x = rng.random(inp["shape"], dtype=np.float32)
+    else:
+        x = rng.integers(-128, 128, inp["shape"]).astype(inp["dtype"])
+    it.set_tensor(inp["index"], x)
+    for _ in range(warmup):
+        it.invoke()
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        it.invoke()
+        times.append(time.perf_counter() - t)
+    return 1000.0 * statistics.median(times)
+
+
+def delegate_partitions(flatbuffer: bytes) -> tuple[int, dict]:
+    """(number of XNNPACK partitions, op histogram of the converted graph)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_content=flatbuffer, num_threads=1)
+    it.allocate_tensors()
+    ops = collections.Counter(o["op_name"] for o in it._get_ops_details())
+    return ops.pop("DELEGATE", 0), dict(ops)
+
+
+def time_savedmodel(model, size: int, runs: int, warmup: int) -> float:
+    """Median ms of the float model exported as a SavedModel and loaded back (batch 1)."""
+    import tensorflow as tf
+
+    module = tf.Module()
+    module.model = model
+    module.f = tf.function(
+        lambda x: model(x, training=False),
+        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)],
+    )
+    with tempfile.TemporaryDirectory() as d:
+        tf.saved_model.save(module, d)
+        loaded = tf.saved_model.load(d)
+        x = tf.constant(np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32))
+        for _ in range(warmup):
+            loaded.f(x)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            loaded.f(x).numpy()
+            times.append(time.perf_counter() - t)
+    return 1000.0 * statistics.median(times)
+
+
+def _calibration(size: int, n: int = 8):
+    return np.random.default_rng(1).random((n, size, size, 3), dtype=np.float32)
+
+
+def _model_cfg(variant: str, width: int, blocks: int):
+    from configs.experiments import get_config
+
+    cfg = get_config("benchmark").model
+    cfg.degrader = variant
+    cfg.degrader_width = width
+    cfg.degrader_res_blocks = blocks
+    return cfg
+
+
+def table(args) -> None:
+    from serving.tflite import convert
+    from tfprivacy.models import build_degrader
+
+    print(f"load average: {os.getloadavg()[0]:.2f}  runs={args.runs} warmup={args.warmup}")
+    print(
+        "| degrader | size | SavedModel float ms | TFLite float32 ms | TFLite int8 ms | "
+        "int8 fps | float32 KB | int8 KB |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for variant in args.variants:
+        for size in args.sizes:
+            model = build_degrader(_model_cfg(variant, args.width, args.blocks), frame_size=size)
+            f32 = convert(model, size, "float32")
+            q8 = convert(model, size, "int8", _calibration(size))
+            saved = time_savedmodel(model, size, args.runs, args.warmup)
+            # float and int8 side by side, interleaved, so machine noise hits both alike.
+            tf32, tq8 = [], []
+            for _ in range(3):
+                tf32.append(time_tflite(f32, args.runs, args.warmup))
+                tq8.append(time_tflite(q8, args.runs, args.warmup))
+            tf32, tq8 = min(tf32), min(tq8)
+            print(
+                f"| {variant} | {size} | {saved:.1f} | {tf32:.1f} | {tq8:.1f} | "
+                f"{1000 / tq8:.0f} | {len(f32) / 1024:.0f} | {len(q8) / 1024:.0f} |",
+                flush=True,
+            )
+
+
+def _patched_builder(up: str):
+    """D's layer recipes with another upsampling, for the ablation only."""
+    import keras
+
+    from tfprivacy.models import degrader as D
+
+    class Resize(keras.layers.Layer):
+        def __init__(self, method, **kw):
+            super().__init__(**kw)
+            self.method = method
+
+        def call(self, x):
+            import tensorflow as tf
+
+            s = x.shape
+            return tf.image.resize(x, (2 * s[1], 2 * s[2]), method=self.method)
+
+    class DepthToSpace(keras.layers.Layer):
+        def call(self, x):
+            import tensorflow as tf
+
+            return tf.nn.depth_to_space(tf.tile(x, [1, 1, 1, 4]), 2)
+
+    class Builder(D._Builder):
+        def full_body(self, x, w, blocks):
+            if up != "transpose":
+                return super().full_body(x, w, blocks)
+            # The Johnson et al. / quick-probe design: stride-2 transposed convs upsample.
+            x = self.conv(x, w, 9)
+            x = self.conv(x, 2 * w, 3, strides=2)
+            x = self.conv(x, 4 * w, 3, strides=2)
+            for _ in range(blocks):
+                y = self.conv(x, 4 * w, 3)
+                y = self._norm(self.conv(y, 4 * w, 3, act=False))
+                x = self.L.Add(name=self._name("res_add"))([x, y])
+            for f in (2 * w, w):
+                x = self.L.Conv2DTranspose(f, 3, strides=2, padding="same")(x)
+                x = self.L.ReLU(name=self._name("relu"))(self._norm(x))
+            return self.conv(x, 3, 9, act=False, zero=True)
+
+        def up(self, x):
+            if up == "resize_nearest":
+                return Resize("nearest", name=self._name("up"))(x)
+            if up == "resize_bilinear":
+                return Resize("bilinear", name=self._name("up"))(x)
+            if up == "depth_to_space":
+                return DepthToSpace(name=self._name("up"))(x)
+            return super().up(x)
+
+    return Builder
+
+
+def ablation(args) -> None:
+    from serving.tflite import convert
+    from tfprivacy.models import build_degrader
+    from tfprivacy.models import degrader as D
+
+    print(
+        f"load average: {os.getloadavg()[0]:.2f}  full degrader width={args.width} "
+        f"blocks={args.blocks}"
+    )
+    print(
+        "| variant | size | float ms | int8 ms | int8/float | float no-XNN ms | "
+        "int8 no-XNN ms | XNN partitions f/q | ops |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
+    original = D._Builder
+    variants = [(n, "nearest") for n in ("none", "batch", "instance")]
+    variants += [("none", u) for u in ("resize_nearest", "resize_bilinear", "depth_to_space")]
+    variants += [("none", "transpose"), ("instance", "transpose")]
+    if args.only:
+        variants = [v for v in variants if f"{v[0]}/{v[1]}" in args.only]
+    try:
+        for norm, up in variants:
+            D._Builder = _patched_builder(up)
+            for size in args.sizes:
+                model = build_degrader(
+                    _model_cfg(args.ablation_variant, args.width, args.blocks), size, norm=norm
+                )
+                f32 = convert(model, size, "float32")
+                q8 = convert(model, size, "int8", _calibration(size))
+                tf32 = min(time_tflite(f32, args.runs, args.warmup) for _ in range(2))
+                tq8 = min(time_tflite(q8, args.runs, args.warmup) for _ in range(2))
+                rf = time_tflite(f32, max(args.runs // 3, 3), 1, xnnpack=False)
+                rq = time_tflite(q8, max(args.runs // 3, 3), 1, xnnpack=False)
+                pf, _ = delegate_partitions(f32)
+                pq, ops = delegate_partitions(q8)
+                print(
+                    f"| norm={norm} up={up} | {size} | {tf32:.1f} | {tq8:.1f} | {tq8 / tf32:.2f} "
+                    f"| {rf:.1f} | {rq:.1f} | {pf}/{pq} | "
+                    f"{' '.join(f'{k}:{v}' for k, v in sorted(ops.items()))} |",
+                    flush=True,
+                )
+    finally:
+        D._Builder = original
+
+
+def proposed_light(size: int, w: int = 8):
+    """A prototype camera degrader with no convolution at full resolution (for --proposal).
+
+    Stride-2 stem conv, depthwise-separable body at 1/2 and 1/4 resolution, and a pixel-shuffle
+    head (conv to 12 channels at 1/2 resolution + depth-to-space) producing a full-resolution
+    delta, then D's residual output clip(x + delta). The full-resolution 3-channel convolutions
+    are the layers where int8 loses to float on this CPU (README_EDGE.md).
+    """
+    import keras
+    import tensorflow as tf
+
+    L = keras.layers
+
+    class DepthToSpace(L.Layer):
+        def call(self, x):
+            return tf.nn.depth_to_space(x, 2)
+
+    def sep(x, f, s=1, act=True):
+        x = L.DepthwiseConv2D(3, strides=s, padding="same", use_bias=False)(x)
+        x = L.Conv2D(f, 1)(x)
+        return L.ReLU()(x) if act else x
+
+    frames = keras.Input((size, size, 3), batch_size=1)
+    x = L.ReLU()(L.Conv2D(2 * w, 3, strides=2, padding="same")(frames))
+    x = sep(x, 4 * w, 2)
+    y = sep(sep(x, 4 * w), 4 * w, act=False)
+    x = L.Add()([x, y])
+    x = sep(L.UpSampling2D(2)(x), 2 * w)
+    delta = DepthToSpace()(L.Conv2D(12, 3, padding="same")(x))
+    out = L.ReLU(max_value=1.0)(L.Add()([frames, delta]))
+    return keras.Model(frames, out)
+
+
+def proposal(args) -> None:
+    from serving.tflite import convert
+    from tfprivacy.models import build_degrader
+
+    print(f"load average: {os.getloadavg()[0]:.2f}")
+    print("| degrader | size | TFLite float32 ms | TFLite int8 ms | int8 fps |")
+    print("|---|---|---|---|---|")
+    for size in args.sizes:
+        models = {
+            "light (D)": build_degrader(_model_cfg("light", args.width, args.blocks), size),
+            "proposed light (no full-res conv)": proposed_light(size, max(args.width // 2, 2)),
+        }
+        for name, model in models.items():
+            f32 = convert(model, size, "float32")
+            q8 = convert(model, size, "int8", _calibration(size))
+            tf32, tq8 = [], []
+            for _ in range(3):
+                tf32.append(time_tflite(f32, args.runs, args.warmup))
+                tq8.append(time_tflite(q8, args.runs, args.warmup))
+            print(
+                f"| {name} | {size} | {min(tf32):.1f} | {min(tq8):.1f} | {1000 / min(tq8):.0f} |",
+                flush=True,
+            )
+
+
+def probe(args) -> None:
+    """One layer per model at [1,56,56,32]: does XNNPACK take it in float and in int8?"""
+    import keras
+
+    from serving.tflite import convert
+
+    size, ch = 56, 32
+    layers = keras.layers
+    cases = {
+        "conv3x3": lambda: layers.Conv2D(ch, 3, padding="same"),
+        "conv9x9": lambda: layers.Conv2D(ch, 9, padding="same"),
+        "depthwise3x3": lambda: layers.DepthwiseConv2D(3, padding="same"),
+        "transpose_conv": lambda: layers.Conv2DTranspose(ch, 3, strides=2, padding="same"),
+        "upsampling2d_nearest": lambda: layers.UpSampling2D(2),
+        "upsampling2d_bilinear": lambda: layers.UpSampling2D(2, interpolation="bilinear"),
+        "resizing_nearest": lambda: layers.Resizing(2 * size, 2 * size, "nearest"),
+        "instance_norm": lambda: layers.GroupNormalization(groups=-1),
+        "add_relu1": None,
+        "sigmoid": lambda: layers.Activation("sigmoid"),
+        "tanh": lambda: layers.Activation("tanh"),
+    }
+    print(
+        "| layer | TFLite ops | XNN partitions f/q | float ms | int8 ms | "
+        "float no-XNN ms | int8 no-XNN ms |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    for name, make in cases.items():
+        if args.only and name not in args.only:
+            continue
+        x = keras.Input((size, size, ch), batch_size=1)
+        if make is None:
+            y = layers.ReLU(max_value=1.0)(layers.Add()([x, x]))
+        else:
+            y = make()(x)
+        model = keras.Model(x, y)
+        # convert() wants 3-channel frames; wrap with a 1x1 conv and subtract its time.
+        inp = keras.Input((size, size, 3), batch_size=1)
+        head = layers.Conv2D(ch, 1)(inp)
+        full = keras.Model(inp, model(head))
+        f32 = convert(full, size, "float32")
+        q8 = convert(full, size, "int8", _calibration(size, 4))
+        times = [
+            min(time_tflite(fb, args.runs, args.warmup, xnn) for _ in range(3))
+            for xnn in (True, False)
+            for fb in (f32, q8)
+        ]
+        pf, _ = delegate_partitions(f32)
+        pq, ops = delegate_partitions(q8)
+        ops.pop("CONV_2D", None) if name not in ("conv3x3", "conv9x9") else None
+        print(
+            f"| {name} | {' '.join(sorted(ops))} | {pf}/{pq} | "
+            + " | ".join(f"{t:.2f}" for t in times)
+            + " |",
+            flush=True,
+        )
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--ablation", action="store_true")
+    parser.add_argument("--probe", action="store_true")
+    parser.add_argument("--proposal", action="store_true")
+    parser.add_argument("--variants", nargs="+", default=["full", "light"])
+    parser.add_argument("--ablation_variant", default="full")
+    parser.add_argument("--only", nargs="*", default=None, help="ablation rows as norm/up")
+    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    args = parser.parse_args(argv)
+    _tf_one_thread()
+    if args.probe:
+        probe(args)
+    elif args.proposal:
+        proposal(args)
+    elif args.ablation:
+        ablation(args)
+    else:
+        table(args)
+
+
+if __name__ == "__main__":
+    main()

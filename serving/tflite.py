@@ -1,0 +1,323 @@
+"""TFLite export of the degrader f_d and a LiteRT runner for it.
+
+One quant switch, as in TF Model Garden's exporter:
+  float32  plain float model
+  float16  float16 weights (dequantized to float32 at load; halves the file)
+  dynamic  int8 weights, float activations (dynamic-range quantization)
+  int8     full-integer: int8 weights and activations, int8 input/output tensors; needs
+           representative frames (drawn from the training pipeline by the CLI)
+
+The model is converted from a fixed-shape concrete function (batch 1, fixed H, W): a degrader
+whose upsampling left the spatial dims unknown failed to convert (DESIGN.md section 6).
+Inference uses the LiteRT interpreter (`ai-edge-litert`), not the deprecated tf.lite.Interpreter.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+
+import numpy as np
+import tensorflow as tf
+from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+QUANT_TYPES = ("float32", "float16", "dynamic", "int8")
+DEFAULT_REPRESENTATIVE_FRAMES = 64
+
+
+class TFLiteError(ValueError):
+    """Bad arguments or inputs for a TFLite degrader; the message names the argument or tensor."""
+
+
+def _as_keras_model(model_or_run_dir, frame_size: int):
+    if isinstance(model_or_run_dir, str | os.PathLike):
+        from tfprivacy.train.artifacts import load_degrader
+
+        model, _ = load_degrader(os.fspath(model_or_run_dir), frame_size=frame_size)
+        return model
+    return model_or_run_dir
+
+
+def representative_dataset(frames: Iterable, frame_size: int):
+    """Yields [1, S, S, 3] float32 frames for calibration.
+
+    A black and a white frame come first so that the calibrated input range is exactly [0, 1]:
+    the int8 input scale is then 1/255 with zero point -128 and uint8 camera frames map onto the
+    int8 input without rounding (q = v - 128).
+    """
+
+    def gen():
+        for value in (0.0, 1.0):
+            yield [np.full((1, frame_size, frame_size, 3), value, np.float32)]
+        count = 0
+        for frame in frames:
+            frame = np.asarray(frame, np.float32)
+            batch = frame.reshape((-1,) + frame.shape[-3:])
+            for one in batch:
+                if one.shape != (frame_size, frame_size, 3):
+                    raise TFLiteError(
+                        f"representative_frames: frame shape {one.shape}, expected "
+                        f"({frame_size}, {frame_size}, 3)"
+                    )
+                yield [one[None]]
+                count += 1
+        if count == 0:
+            raise TFLiteError("representative_frames: empty; int8 quantization needs frames")
+
+    return gen
+
+
+def convert(
+    model_or_run_dir,
+    frame_size: int,
+    quant: str = "float32",
+    representative_frames: Iterable | None = None,
+    output_path: str | None = None,
+) -> bytes:
+    """Converts a Keras degrader (or a run dir's f_d) to a TFLite flatbuffer.
+
+    Args:
+      model_or_run_dir: a Keras model [B,H,W,3] -> [B,H,W,3] (fully convolutional or built for
+        frame_size), or a run directory readable by tfprivacy.train.artifacts.load_degrader.
+      frame_size: H = W of the fixed-shape signature (batch 1).
+      quant: one of QUANT_TYPES.
+      representative_frames: iterable of float32 frames [S,S,3] or batches [N,S,S,3] in [0,1];
+        required for "int8".
+      output_path: also write the bytes there (atomically) when given.
+    Returns:
+      the flatbuffer bytes.
+    """
+    if quant not in QUANT_TYPES:
+        raise TFLiteError(f"quant: {quant!r} is not one of {QUANT_TYPES}")
+    if frame_size % 4:
+        raise TFLiteError(f"frame_size: {frame_size} is not divisible by 4 (two stride-2 stages)")
+    if quant == "int8" and representative_frames is None:
+        raise TFLiteError("representative_frames: required for quant='int8'")
+    model = _as_keras_model(model_or_run_dir, frame_size)
+    converter = frozen_converter(model, frame_size)
+    if quant != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quant == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quant == "int8":
+        converter.representative_dataset = representative_dataset(representative_frames, frame_size)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = tf.int8
+        converter.inference_output_type = tf.int8
+    flatbuffer = converter.convert()
+    if output_path:
+        write_atomic(output_path, flatbuffer)
+    return flatbuffer
+
+
+def _unit_clip_layer(model):
+    """The model's last layer when it is ReLU(max_value=1) (f_d's output clip), else None."""
+    last = model.layers[-1]
+    if type(last).__name__ != "ReLU":
+        return None
+    cfg = last.get_config()
+    plain = not cfg.get("negative_slope") and not cfg.get("threshold")
+    return last if plain and cfg.get("max_value") is not None and cfg["max_value"] == 1.0 else None
+
+
+def export_function(model):
+    """x -> model(x, training=False), with f_d's output clip lowered the int8-friendly way.
+
+    Keras' ReLU(max_value=1) lowers to MINIMUM then RELU; in int8 that RELU does not fuse and
+    runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (README_EDGE.md). The same clip
+    written relu-then-minimum fuses the RELU into the preceding ADD and leaves one MINIMUM:
+    identical values, no measurable cost in float or int8.
+    """
+    clip = _unit_clip_layer(model)
+    if clip is None:
+        return lambda x: model(x, training=False)
+    inputs = model.inputs[0] if isinstance(model.inputs, list | tuple) else model.inputs
+    body = type(model)(inputs, clip.input)
+    return lambda x: tf.minimum(tf.nn.relu(body(x, training=False)), 1.0)
+
+
+def frozen_converter(model, frame_size: int) -> tf.lite.TFLiteConverter:
+    """A converter for `model` (Keras 3 or tf_keras) on a [1, S, S, 3] float32 signature.
+
+    The weights are frozen first: handed the concrete function and the Keras 3 model, the
+    TF 2.21 converter kept them as resource variables (READ_VARIABLE ops, which failed int8
+    calibration, and an unfolded BatchNorm); frozen, BatchNorm folds into the convolutions.
+    """
+    spec = tf.TensorSpec([1, frame_size, frame_size, 3], tf.float32, name="frames")
+    fn = tf.function(export_function(model), input_signature=[spec])
+    frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
+    return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+
+
+def write_atomic(path: str, data: bytes) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def psnr(reference, test, max_val: float = 1.0) -> float:
+    """Peak signal-to-noise ratio in dB of `test` against `reference` (inf when equal)."""
+    reference = np.asarray(reference, np.float64)
+    test = np.asarray(test, np.float64)
+    if reference.shape != test.shape:
+        raise TFLiteError(f"psnr: shapes differ, {reference.shape} vs {test.shape}")
+    mse = float(np.mean((reference - test) ** 2))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(max_val**2 / mse))
+
+
+class TFLiteDegrader:
+    """Runs a TFLite degrader with the LiteRT interpreter, one frame per invoke.
+
+    Callable on frames [N,H,W,3] (or clips [B,T,H,W,3]): float32 in [0,1] gives float32 in
+    [0,1]; uint8 gives uint8. So it plugs into the evaluation protocol as a degrade_fn and into
+    the edge runner on decoded uint8 frames.
+    """
+
+    def __init__(self, model, num_threads: int = 1):
+        from ai_edge_litert.interpreter import Interpreter
+
+        if isinstance(model, bytes | bytearray):
+            self.model_bytes = bytes(model)
+            self.interpreter = Interpreter(model_content=self.model_bytes, num_threads=num_threads)
+        else:
+            path = os.fspath(model)
+            if not os.path.exists(path):
+                raise TFLiteError(f"{path}: no such TFLite model")
+            with open(path, "rb") as f:
+                self.model_bytes = f.read()
+            self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.interpreter.allocate_tensors()
+        (self._in,) = self.interpreter.get_input_details()
+        (self._out,) = self.interpreter.get_output_details()
+        shape = tuple(int(d) for d in self._in["shape"])
+        if len(shape) != 4 or shape[0] != 1 or shape[3] != 3:
+            raise TFLiteError(
+                f"model input {self._in['name']!r}: shape {shape}, expected [1,H,W,3]"
+            )
+        self.frame_shape = shape[1:]
+        self.input_dtype = np.dtype(self._in["dtype"])
+
+    @property
+    def frame_size(self) -> int:
+        return self.frame_shape[0]
+
+    def _encode(self, frame: np.ndarray) -> np.ndarray:
+        """One frame (float [0,1] or uint8) -> the model's input tensor [1,H,W,3]."""
+        if self.input_dtype == np.float32:
+            if frame.dtype == np.uint8:
+                frame = frame.astype(np.float32) / 255.0
+            return frame[None].astype(np.float32)
+        scale, zero = self._in["quantization"]
+        if frame.dtype == np.uint8 and abs(scale * 255.0 - 1.0) < 1e-6 and zero == -128:
+            # Exact: the calibrated input scale is 1/255 (see representative_dataset).
+            return (frame.astype(np.int16) - 128).astype(np.int8)[None]
+        if frame.dtype == np.uint8:
+            frame = frame.astype(np.float32) / 255.0
+        info = np.iinfo(self.input_dtype)
+        q = np.round(frame / scale) + zero
+        return np.clip(q, info.min, info.max).astype(self.input_dtype)[None]
+
+    def _decode(self, out: np.ndarray) -> np.ndarray:
+        if out.dtype != np.float32:
+            scale, zero = self._out["quantization"]
+            out = (out.astype(np.float32) - zero) * scale
+        return out[0]
+
+    def __call__(self, frames):
+        frames = np.asarray(frames)
+        if frames.dtype not in (np.uint8, np.float32):
+            frames = frames.astype(np.float32)
+        if frames.ndim < 3 or frames.shape[-3:] != self.frame_shape:
+            h, w, _ = self.frame_shape
+            raise TFLiteError(
+                f"frames: shape {frames.shape}, expected [..., {h}, {w}, 3] "
+                "(the TFLite model has a fixed frame size)"
+            )
+        flat = frames.reshape((-1,) + self.frame_shape)
+        outputs = np.empty(flat.shape, np.float32)
+        for i, frame in enumerate(flat):
+            self.interpreter.set_tensor(self._in["index"], self._encode(frame))
+            self.interpreter.invoke()
+            outputs[i] = self._decode(self.interpreter.get_tensor(self._out["index"]))
+        outputs = np.clip(outputs, 0.0, 1.0).reshape(frames.shape)
+        if frames.dtype == np.uint8:
+            return np.round(outputs * 255.0).astype(np.uint8)
+        return outputs
+
+
+def artifact_report(
+    float_model, artifacts: dict[str, bytes], frames, num_threads: int = 1
+) -> dict[str, dict]:
+    """Bytes and PSNR (dB, against the float Keras output) for each TFLite artifact.
+
+    float_model: the Keras f_d (any callable frames -> frames); artifacts: name -> flatbuffer;
+    frames: float32 [N,S,S,3] in [0,1] at the artifacts' frame size.
+    """
+    frames = np.asarray(frames, np.float32)
+    reference = np.asarray(float_model(frames, training=False))
+    report = {}
+    for name, flatbuffer in artifacts.items():
+        out = TFLiteDegrader(flatbuffer, num_threads=num_threads)(frames)
+        report[name] = {"bytes": len(flatbuffer), "psnr_db": psnr(reference, out)}
+    return report
+
+
+def representative_frames_from_pipeline(
+    data_cfg, num_frames: int = DEFAULT_REPRESENTATIVE_FRAMES, frame_size: int | None = None
+):
+    """Draws float32 frames [num_frames,S,S,3] in [0,1] from the training pipeline.
+
+    S = frame_size, resized (bilinear) from the pipeline's data_cfg.frame_size when they differ.
+    """
+    from tfprivacy.data.pipeline import video_dataset
+    from tfprivacy.data.sources import build_sources
+
+    sources = build_sources(data_cfg)
+    dataset = video_dataset(sources.action.train, data_cfg, training=True, with_privacy=False)
+    frames = []
+    for clips, *_ in dataset:
+        clips = clips.numpy()
+        frames.append(clips.reshape((-1,) + clips.shape[-3:]))
+        if sum(len(f) for f in frames) >= num_frames:
+            break
+    frames = np.concatenate(frames)[:num_frames]
+    if frame_size and frame_size != frames.shape[1]:
+        frames = tf.image.resize(frames, (frame_size, frame_size)).numpy()
+    return np.clip(frames, 0.0, 1.0).astype(np.float32)
+
+
+def main(argv=None) -> int:
+    """python -m serving.tflite --run RUN_DIR --out DIR [--quant all] [--frame_size 224]"""
+    import argparse
+
+    from tfprivacy.train.artifacts import load_degrader
+
+    parser = argparse.ArgumentParser(description="Convert a run's f_d to TFLite.")
+    parser.add_argument("--run", required=True, help="training run directory")
+    parser.add_argument("--out", required=True, help="folder for degrader_<quant>.tflite")
+    parser.add_argument("--quant", nargs="+", default=["all"], help=f"{QUANT_TYPES} or all")
+    parser.add_argument("--frame_size", type=int, default=None, help="default: export config")
+    parser.add_argument("--representative", type=int, default=DEFAULT_REPRESENTATIVE_FRAMES)
+    args = parser.parse_args(argv)
+    quants = QUANT_TYPES if "all" in args.quant else tuple(args.quant)
+    _, cfg = load_degrader(args.run)
+    size = args.frame_size or cfg.export.tflite_frame_size
+    model, _ = load_degrader(args.run, frame_size=size)
+    frames = representative_frames_from_pipeline(cfg.data, args.representative, size)
+    # Half the drawn frames calibrate, the other half measure PSNR against the float model.
+    calib, held_out = frames[: len(frames) // 2], frames[len(frames) // 2 :]
+    artifacts = {}
+    for quant in quants:
+        path = os.path.join(args.out, f"degrader_{quant}.tflite")
+        artifacts[quant] = convert(model, size, quant, calib, output_path=path)
+    for quant, row in artifact_report(model, artifacts, held_out).items():
+        print(f"{quant:8s} {row['bytes']:>9d} bytes  PSNR vs float {row['psnr_db']:.1f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""Tests for serving/edge.py: the LiteRT video runner and its CLI."""
+
+import contextlib
+import io
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from configs.experiments import get_config
+from serving import edge, tflite
+from tfprivacy.data.video_io import VideoReadError, read_video, write_video
+from tfprivacy.models import build_degrader
+
+SIZE = 32
+
+
+class EdgeTest(tf.test.TestCase, parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        keras.utils.set_random_seed(0)
+        model = build_degrader(get_config("benchmark_tiny").model, frame_size=SIZE)
+        rep = np.random.default_rng(1).random((4, SIZE, SIZE, 3), dtype=np.float32)
+        cls.models = {}
+        for quant in ("float32", "int8"):
+            cls.models[quant] = tflite.convert(model, SIZE, quant, rep)
+
+    def _files(self, quant, video_size, frames=5):
+        tmp = self.get_temp_dir()
+        model_path = os.path.join(tmp, f"{quant}.tflite")
+        with open(model_path, "wb") as f:
+            f.write(self.models[quant])
+        rng = np.random.default_rng(0)
+        video = rng.integers(0, 256, (frames, video_size, video_size, 3)).astype(np.uint8)
+        video_in = os.path.join(tmp, f"in_{video_size}.avi")
+        write_video(video_in, video)
+        return model_path, video_in, os.path.join(tmp, f"out_{quant}_{video_size}.avi")
+
+    @parameterized.parameters(("float32", 32), ("int8", 32), ("int8", 48))
+    def test_cli_degrades_every_frame(self, quant, video_size):
+        model_path, video_in, video_out = self._files(quant, video_size)
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            edge.main(["--model", model_path, "--video", video_in, "--out", video_out])
+        self.assertRegex(stdout.getvalue(), r"5 frames at 32x32: [0-9.]+ frames/s")
+        out = read_video(video_out)
+        # Written at the model's fixed size, whatever the input size.
+        self.assertEqual(out.shape, (5, SIZE, SIZE, 3))
+
+    def test_identity_degrader_keeps_the_video(self):
+        # D's f_d is the identity at initialisation (zero last conv): the output video must
+        # equal the input up to the codec's loss.
+        model_path, video_in, video_out = self._files("float32", SIZE)
+        stats = edge.degrade_video(model_path, video_in, video_out, max_frames=3)
+        self.assertEqual(stats["frames"], 3)
+        self.assertGreater(stats["model_fps"], 0.0)
+        ref = read_video(video_in, max_frames=3).astype(np.float32)
+        got = read_video(video_out).astype(np.float32)
+        self.assertGreater(tflite.psnr(ref, got, max_val=255.0), 25.0)
+
+    def test_missing_files_are_named(self):
+        model_path, video_in, video_out = self._files("float32", SIZE, frames=2)
+        with self.assertRaisesRegex(VideoReadError, "nope.avi"):
+            edge.degrade_video(model_path, os.path.join(self.get_temp_dir(), "nope.avi"), video_out)
+        with self.assertRaisesRegex(tflite.TFLiteError, "nope.tflite"):
+            edge.degrade_video("nope.tflite", video_in, video_out)
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,147 @@
+"""Tests for serving/tflite.py: conversion per quant type, the LiteRT runner, PSNR."""
+
+import contextlib
+import io
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from configs.experiments import get_config
+from serving import tflite
+from tfprivacy.models import build_degrader
+from tfprivacy.train.artifacts import save_degrader
+
+SIZE = 32
+
+
+def _degrader(seed=0):
+    keras.utils.set_random_seed(seed)
+    cfg = get_config("benchmark_tiny")
+    model = build_degrader(cfg.model, frame_size=SIZE)
+    # D's last conv starts at zero (f_d = identity); perturb it so the test sees real compute.
+    for w in model.weights:
+        if "kernel" in w.path and not np.any(w.numpy()):
+            w.assign(np.random.default_rng(seed).normal(0, 0.05, w.shape).astype(np.float32))
+    return model, cfg
+
+
+def _frames(n=4, seed=0):
+    return np.random.default_rng(seed).random((n, SIZE, SIZE, 3), dtype=np.float32)
+
+
+class PsnrTest(tf.test.TestCase):
+    def test_known_values(self):
+        a = np.zeros((2, 2))
+        # mse = 0.01 -> 10*log10(1/0.01) = 20 dB.
+        self.assertAllClose(tflite.psnr(a, a + 0.1), 20.0)
+        # 8-bit scale: mse = 255^2/100 -> 20 dB as well.
+        self.assertAllClose(tflite.psnr(a, a + 25.5, max_val=255.0), 20.0)
+        self.assertEqual(tflite.psnr(a, a), float("inf"))
+
+    def test_shape_mismatch(self):
+        with self.assertRaisesRegex(tflite.TFLiteError, "psnr: shapes differ"):
+            tflite.psnr(np.zeros(3), np.zeros(4))
+
+
+class ConvertTest(tf.test.TestCase, parameterized.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.model, cls.cfg = _degrader()
+        cls.frames = _frames()
+        cls.reference = cls.model(cls.frames, training=False).numpy()
+
+    @parameterized.parameters(
+        ("float32", 60.0), ("float16", 40.0), ("dynamic", 30.0), ("int8", 25.0)
+    )
+    def test_quant_types_match_float(self, quant, min_psnr):
+        rep = _frames(8, seed=1) if quant == "int8" else None
+        path = os.path.join(self.get_temp_dir(), f"{quant}.tflite")
+        fb = tflite.convert(self.model, SIZE, quant, rep, output_path=path)
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(), fb)
+        runner = tflite.TFLiteDegrader(path, num_threads=1)
+        self.assertEqual(runner.frame_shape, (SIZE, SIZE, 3))
+        out = runner(self.frames)
+        self.assertEqual(out.dtype, np.float32)
+        self.assertEqual(out.shape, self.frames.shape)
+        self.assertBetween(float(out.min()), 0.0, 1.0)
+        self.assertBetween(float(out.max()), 0.0, 1.0)
+        self.assertGreater(tflite.psnr(self.reference, out), min_psnr)
+
+    def test_int8_io_and_sizes(self):
+        f32 = tflite.convert(self.model, SIZE, "float32")
+        q8 = tflite.convert(self.model, SIZE, "int8", _frames(8, seed=1))
+        runner = tflite.TFLiteDegrader(q8)
+        self.assertEqual(runner.input_dtype, np.int8)
+        # The black/white calibration frames pin the input range to [0, 1]: scale 1/255, zp -128.
+        scale, zero = runner._in["quantization"]
+        self.assertAllClose(scale, 1 / 255)
+        self.assertEqual(zero, -128)
+        # int8 weights: about a quarter of the float file (plus graph overhead).
+        self.assertLess(len(q8), 0.5 * len(f32))
+
+    def test_output_clip_lowered_without_standalone_relu(self):
+        # f_d ends in ReLU(max_value=1); exported as relu-then-minimum the RELU fuses into the
+        # residual ADD, leaving one MINIMUM and no standalone int8 RELU (slow, see the module).
+        q8 = tflite.convert(self.model, SIZE, "int8", _frames(4, seed=1))
+        ops = [o["op_name"] for o in tflite.TFLiteDegrader(q8).interpreter._get_ops_details()]
+        self.assertEqual(ops.count("MINIMUM"), 1)
+        self.assertNotIn("RELU", ops)
+
+    def test_uint8_frames(self):
+        q8 = tflite.convert(self.model, SIZE, "int8", _frames(8, seed=1))
+        runner = tflite.TFLiteDegrader(q8)
+        frames_u8 = np.round(self.frames * 255).astype(np.uint8)
+        out_u8 = runner(frames_u8)
+        self.assertEqual(out_u8.dtype, np.uint8)
+        out_f = runner(frames_u8.astype(np.float32) / 255)
+        # uint8 in, uint8 out is the float path rounded to 1/255.
+        self.assertAllClose(out_u8 / 255.0, out_f, atol=0.5 / 255 + 1e-6)
+
+    def test_clips_and_bad_shapes(self):
+        runner = tflite.TFLiteDegrader(tflite.convert(self.model, SIZE, "float32"))
+        clips = self.frames.reshape(2, 2, SIZE, SIZE, 3)
+        self.assertAllClose(runner(clips).reshape(self.frames.shape), runner(self.frames))
+        with self.assertRaisesRegex(tflite.TFLiteError, "frames: shape"):
+            runner(np.zeros((1, 16, 16, 3), np.float32))
+
+    def test_run_dir_and_report(self):
+        run_dir = os.path.join(self.get_temp_dir(), "run")
+        save_degrader(run_dir, self.model, self.cfg)
+        fb = tflite.convert(run_dir, SIZE, "float32")
+        report = tflite.artifact_report(self.model, {"float32": fb}, self.frames)
+        self.assertEqual(report["float32"]["bytes"], len(fb))
+        self.assertGreater(report["float32"]["psnr_db"], 60.0)
+
+    def test_cli_with_pipeline_frames(self):
+        cfg = get_config("benchmark_tiny")
+        cfg.data.data_dir = os.path.join(self.get_temp_dir(), "data")
+        cfg.export.tflite_frame_size = SIZE
+        run_dir = os.path.join(self.get_temp_dir(), "cli_run")
+        save_degrader(run_dir, self.model, cfg)
+        out = os.path.join(self.get_temp_dir(), "tfl")
+        with contextlib.redirect_stdout(io.StringIO()) as stdout:
+            tflite.main(
+                ["--run", run_dir, "--out", out, "--quant", "int8", "--representative", "8"]
+            )
+        self.assertRegex(stdout.getvalue(), r"int8 +[0-9]+ bytes  PSNR vs float [0-9.]+ dB")
+        runner = tflite.TFLiteDegrader(os.path.join(out, "degrader_int8.tflite"))
+        self.assertEqual(runner.input_dtype, np.int8)
+
+    def test_bad_arguments(self):
+        with self.assertRaisesRegex(tflite.TFLiteError, "quant"):
+            tflite.convert(self.model, SIZE, "int4")
+        with self.assertRaisesRegex(tflite.TFLiteError, "representative_frames"):
+            tflite.convert(self.model, SIZE, "int8")
+        with self.assertRaisesRegex(tflite.TFLiteError, "frame_size"):
+            tflite.convert(self.model, 30, "float32")
+        with self.assertRaisesRegex(tflite.TFLiteError, "no_such.tflite"):
+            tflite.TFLiteDegrader(os.path.join(self.get_temp_dir(), "no_such.tflite"))
+
+
+if __name__ == "__main__":
+    tf.test.main()
