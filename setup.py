@@ -16,6 +16,7 @@ INSTALL_REQUIRES = [
     "matplotlib>=3.8",
     "scikit-learn>=1.4",
     "tqdm>=4.66",
+    "tensorboard==2.21.0",
     "tensorflow-serving-api==2.21.0",
     "grpcio>=1.60",
     "ai-edge-litert==2.3.0",

@@ -48,7 +48,7 @@ class DataConfig:
     split: int = 1
     frame_size: int = 64
     clip_length: int = 8
-    batch_size: int = 16
+    batch_size: int = 8
     shuffle_buffer: int = 512
     cache_decoded: bool = True
     max_bad_fraction: float = 0.05
@@ -60,12 +60,12 @@ class ModelConfig:
     """Architectures of the players (training time) and of the fresh evaluation models."""
 
     degrader: str = "full"  # full | light
-    degrader_width: int = 16
+    degrader_width: int = 8
     degrader_res_blocks: int = 3
     target: str = "c3d_small"
     target_width: int = 16
     privacy: tuple[str, ...] = ("plain", "residual", "depthwise")
-    privacy_width: int = 16
+    privacy_width: int = 8
 
 
 @dataclass
@@ -80,7 +80,7 @@ class AdversaryConfig:
     l1_weight: float = 0.0  # entropy strategy: keep f_d(X) near X
     target_val_threshold: float = 0.8  # kbeam/entropy: f_T(+f_d) steps until val acc passes
     privacy_train_threshold: float = 0.9  # kbeam: f_b steps until best train acc passes
-    max_inner_steps: int = 5  # cap on threshold-driven inner loops per outer step
+    max_inner_steps: int = 2  # cap on threshold-driven inner loops per outer step
 
 
 @dataclass
@@ -91,9 +91,9 @@ class TrainerConfig:
     seed: int = 0
     distribution: str = "default"  # default | mirrored | multi_worker
     mixed_precision: bool = False
-    identity_steps: int = 150
-    pretrain_target_steps: int = 250
-    pretrain_privacy_steps: int = 250
+    identity_steps: int = 50
+    pretrain_target_steps: int = 300
+    pretrain_privacy_steps: int = 300
     adversarial_steps: int = 300
     degrader_lr: float = 1e-3
     target_lr: float = 1e-3
@@ -111,7 +111,18 @@ class EvalConfig:
 
     target: str = "c3d_wide"
     privacy_panel: tuple[str, ...] = ("plain", "residual", "depthwise", "video")
-    epochs: int = 6
+    # Fresh models' own sizes: independent of ModelConfig so baseline results (cached) depend
+    # only on the data and eval configs.
+    target_width: int = 8
+    privacy_width: int = 8
+    epochs: int = 8
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    # Train clips drawn per train video by the training pipeline (random temporal crops).
+    train_clips_per_video: int = 1
+    # Frame attackers (plain/residual/depthwise) train on this many evenly spaced frames of
+    # each train clip (labels of exactly those frames) and score whole test clips; 0 = all T.
+    privacy_train_frames: int = 2
     seeds: int = 1
     baselines: tuple[str, ...] = ("raw", "down4", "grey_down4")
     cache_dir: str = ""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from tfprivacy.models.target import check_clip_shape, conv3d_features, pool_plan
+from tfprivacy.models.target import check_clip_shape, conv3d_features, pool_plan, standardise
 
 FRAME_ARCHS = ("plain", "residual", "depthwise")
 PRIVACY_ARCHS = (*FRAME_ARCHS, "video")
@@ -36,6 +36,7 @@ def _conv(x, filters, kernel, name, strides=1, zero=False, act="relu"):
 
 def _frame_features(x, arch, image_shape, width, name):
     stages = len(pool_plan((1, *image_shape)))
+    x = standardise(x, name)
     if arch == "plain":
         for i in range(stages):
             filters = width * 2 ** min(i, 3)
@@ -48,7 +49,10 @@ def _frame_features(x, arch, image_shape, width, name):
         x = _conv(x, width, 3, f"{name}_stem")
         for i in range(stages):
             filters = width * 2 ** min(i + 1, 3)
-            shortcut = _conv(x, filters, 1, f"{name}_proj{i}", strides=2, act=None)
+            # ResNet-D shortcut (average pool, then 1x1): a strided 1x1 conv crashes TF 2.21's
+            # oneDNN CPU kernels (heap corruption) at 64x64 with few channels (measured).
+            shortcut = keras.layers.AveragePooling2D(2, padding="same", name=f"{name}_down{i}")(x)
+            shortcut = _conv(shortcut, filters, 1, f"{name}_proj{i}", act=None)
             y = _conv(x, filters, 3, f"{name}_b{i}a", strides=2)
             y = _conv(y, filters, 3, f"{name}_b{i}b", zero=True, act=None)
             x = keras.layers.Add(name=f"{name}_add{i}")([shortcut, y])

@@ -1,0 +1,174 @@
+"""The two-fold protocol on tiny in-memory splits (no video decoding)."""
+
+import dataclasses
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from configs.experiments import get_config
+from tfprivacy.eval import baselines, protocol
+
+
+def _cfg(panel=("plain", "video")):
+    cfg = get_config("benchmark_tiny")
+    cfg.eval = dataclasses.replace(
+        cfg.eval,
+        privacy_panel=panel,
+        target_width=4,
+        privacy_width=4,
+        epochs=1,
+        batch_size=4,
+    )
+    return cfg
+
+
+def _splits(images=False, n=8):
+    rng = np.random.default_rng(0)
+    clips = rng.integers(0, 256, (n, 4, 32, 32, 3), dtype=np.uint8)
+    actions = (np.arange(n) % 3).astype(np.int32)
+    labels = (rng.random((n, 5)) < 0.5).astype(np.float32)
+    labels[0] = 1  # every attribute has a positive, so AP is defined
+    if images:
+        imgs = rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8)
+        return protocol.EvalSplits(
+            (clips, actions),
+            (clips, actions),
+            (imgs, labels),
+            (imgs, labels),
+            3,
+            privacy_on_images=True,
+        )
+    return protocol.EvalSplits(
+        (clips, actions), (clips, actions), (clips, labels), (clips, labels), 3, shared=True
+    )
+
+
+class DictCache:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, seed):
+        return self.data.get(seed)
+
+    def put(self, seed, result):
+        self.data[seed] = result
+
+
+class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
+    def test_to_uint8_rounds_and_clips(self):
+        self.assertAllEqual(protocol.to_uint8([-0.1, 0.0, 0.5, 1.0, 1.5]), [0, 0, 128, 255, 255])
+
+    def test_degrade_array_keeps_shape_and_applies_fn(self):
+        x = np.full((2, 3, 8, 8, 3), 200, np.uint8)
+        # Halving: 200/255 * 0.5 * 255 = 100 exactly.
+        y = protocol.degrade_array(lambda f: f * 0.5, x, chunk_frames=4)
+        self.assertEqual(y.shape, x.shape)
+        self.assertAllEqual(y, np.full_like(x, 100))
+
+    def test_degrade_array_rejects_shape_change(self):
+        with self.assertRaisesRegex(ValueError, "keep the frame shape"):
+            protocol.degrade_array(lambda f: f[:, ::2], np.zeros((2, 8, 8, 3), np.uint8))
+
+    def test_shared_splits_degraded_once(self):
+        calls = []
+
+        def fn(frames):
+            calls.append(int(frames.shape[0]))
+            return frames
+
+        splits = _splits()
+        out = protocol.degrade_splits(fn, splits)
+        # Train and test clips only: 8 clips x 4 frames each, the privacy side is shared.
+        self.assertEqual(sum(calls), 2 * 8 * 4)
+        self.assertIs(out.privacy_train[0], out.action_train[0])
+
+    def test_chance_levels(self):
+        splits = _splits()
+        chance = splits.chance()
+        self.assertAllClose(chance["action_top1"], 1 / 3)
+        self.assertAllClose(chance["cmap"], splits.privacy_test[1].mean())
+
+    def test_panel_drops_video_on_images(self):
+        cfg = _cfg(("plain", "residual", "depthwise", "video"))
+        self.assertEqual(protocol.panel_archs(cfg, True), ["plain", "residual", "depthwise"])
+        self.assertLen(protocol.panel_archs(cfg, False), 4)
+
+    def test_aggregate_worst_case_per_seed(self):
+        def priv(cmap):
+            return {
+                "cmap": cmap,
+                "macro_f1": cmap / 2,
+                "ap": dict.fromkeys(
+                    ("skin_color", "face", "gender", "nudity", "relationship"), cmap
+                ),
+            }
+
+        seeds = []
+        for seed, (a, b, top1) in enumerate([(0.6, 0.8, 0.5), (0.9, 0.7, 0.7)]):
+            seeds.append(
+                {
+                    "seed": seed,
+                    "action_top1": top1,
+                    "target": {"arch": "c3d_wide"},
+                    "panel": {"plain": priv(a), "video": priv(b)},
+                    "worst_case": {"model": "video" if b > a else "plain", **priv(max(a, b))},
+                }
+            )
+        agg = protocol.aggregate(seeds)
+        # Worst case per seed: 0.8 (video), 0.9 (plain): mean 0.85, population std 0.05.
+        self.assertAllClose(agg["worst_case"]["cmap"]["mean"], 0.85)
+        self.assertAllClose(agg["worst_case"]["cmap"]["std"], 0.05)
+        self.assertEqual(agg["worst_case"]["models"], ["video", "plain"])
+        self.assertAllClose(agg["action_top1"]["mean"], 0.6)
+        self.assertAllClose(agg["panel"]["plain"]["cmap"]["mean"], 0.75)
+
+    def test_evaluate_degrader_clips_and_cache(self):
+        cfg = _cfg()
+        cache = DictCache()
+        r = protocol.evaluate_degrader(
+            baselines.get_baseline("down2"), _splits(), cfg, 1, name="down2", seed_cache=cache
+        )
+        self.assertEqual(r["seeds"], [0])
+        self.assertEqual(set(r["panel"]), {"plain", "video"})
+        self.assertBetween(r["action_top1"]["mean"], 0.0, 1.0)
+        worst = max(r["panel"], key=lambda a: r["panel"][a]["cmap"]["mean"])
+        self.assertAllClose(r["worst_case"]["cmap"]["mean"], r["panel"][worst]["cmap"]["mean"])
+        self.assertIn(0, cache.data)
+
+        def fail(frames):
+            raise AssertionError("a fully cached degrader must not be run")
+
+        again = protocol.evaluate_degrader(fail, _splits(), cfg, 1, seed_cache=cache)
+        self.assertEqual(again["cached_seeds"], [0])
+        self.assertEqual(again["worst_case"]["cmap"], r["worst_case"]["cmap"])
+
+    def test_evaluate_degrader_images_skip_video_model(self):
+        r = protocol.evaluate_degrader(lambda f: f, _splits(images=True), _cfg(), 1)
+        self.assertEqual(list(r["panel"]), ["plain"])
+        self.assertEqual(r["sizes"]["privacy_train"], 8)
+
+    def test_learns_a_separable_task(self):
+        # Action = brightness level of the whole clip, attribute 0 = red channel on: both are
+        # trivially separable, so a few epochs must beat chance by far.
+        n = 24
+        rng = np.random.default_rng(1)
+        actions = (np.arange(n) % 2).astype(np.int32)
+        labels = np.zeros((n, 5), np.float32)
+        labels[:, 0] = (np.arange(n) // 2) % 2
+        labels[:, 1:] = rng.random((n, 4)) < 0.5
+        clips = np.zeros((n, 4, 32, 32, 3), np.uint8)
+        clips[...] = (40 + 160 * actions)[:, None, None, None, None]
+        clips[..., 0] = np.where(labels[:, 0, None, None, None] > 0, 255, 0)
+        splits = protocol.EvalSplits(
+            (clips, actions), (clips, actions), (clips, labels), (clips, labels), 2, shared=True
+        )
+        cfg = _cfg(("plain",))
+        cfg.eval = dataclasses.replace(cfg.eval, epochs=8, learning_rate=1e-2)
+        r = protocol.evaluate_degrader(lambda f: f, splits, cfg, 1)
+        self.assertGreater(r["action_top1"]["mean"], 0.9)
+        self.assertGreater(r["worst_case"]["ap"]["skin_color"]["mean"], 0.9)
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,81 @@
+"""JSON cache of baseline results: they depend only on the data, the eval protocol and the seed.
+
+A learned f_d is evaluated afresh every time, but raw / down4 / blur2 give the same numbers
+for the same data and seed, so the sweep is paid once per dataset. The key hashes the data
+config, the eval fields that change results, the seed, the baseline name and PROTOCOL_VERSION
+(bumped whenever the protocol code changes what it measures).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+
+from tfprivacy import config as C
+
+PROTOCOL_VERSION = 1
+
+# EvalConfig fields that only choose what to run or where to store it, not what a run measures.
+_NOT_IN_KEY = ("seeds", "baselines", "cache_dir")
+
+
+def cache_key(data_cfg: C.DataConfig, eval_cfg: C.EvalConfig, seed: int, baseline: str) -> str:
+    eval_fields = {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in _NOT_IN_KEY}
+    return C.fingerprint(
+        {
+            "data": dataclasses.asdict(data_cfg),
+            "eval": eval_fields,
+            "seed": int(seed),
+            "baseline": baseline,
+            "protocol": PROTOCOL_VERSION,
+        }
+    )
+
+
+def default_cache_dir(cfg: C.ExperimentConfig) -> str:
+    """cfg.eval.cache_dir, else <data root>/eval_cache, else ~/.cache/tfprivacy/eval_cache."""
+    if cfg.eval.cache_dir:
+        return cfg.eval.cache_dir
+    root = cfg.data.data_dir
+    if not root and cfg.data.dataset.startswith("benchmark"):
+        from tfprivacy.data import synthetic
+
+        root = synthetic.benchmark_root(
+            cfg.data.synthetic, cross=cfg.data.dataset == "benchmark_cross"
+        )
+    if root and os.access(root, os.W_OK):
+        return os.path.join(root, "eval_cache")
+    # Real datasets often sit on read-only storage: keep the cache with the user's.
+    base = os.environ.get("TFPRIVACY_DATA") or os.path.expanduser("~/.cache/tfprivacy")
+    return os.path.join(base, "eval_cache")
+
+
+def _path(cache_dir: str, baseline: str, key: str) -> str:
+    return os.path.join(cache_dir, f"{baseline}-{key}.json")
+
+
+def load(cache_dir: str, baseline: str, key: str) -> dict | None:
+    """The cached per-seed result, or None when absent or unreadable (then recomputed)."""
+    path = _path(cache_dir, baseline, key)
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            entry = json.load(f)
+    except (OSError, json.JSONDecodeError):
+        return None
+    if entry.get("key") != key:
+        return None
+    return entry["result"]
+
+
+def store(cache_dir: str, baseline: str, key: str, result: dict) -> str:
+    """Writes atomically so a killed run never leaves a half-written entry."""
+    os.makedirs(cache_dir, exist_ok=True)
+    path = _path(cache_dir, baseline, key)
+    tmp = f"{path}.tmp.{os.getpid()}"
+    with open(tmp, "w") as f:
+        json.dump({"key": key, "baseline": baseline, "result": result}, f, indent=1)
+    os.replace(tmp, path)
+    return path

@@ -1,0 +1,179 @@
+"""Evaluation of a run: the learned f_d and hand-made baselines under one protocol, one report.
+
+`run_evaluation` is what `python -m trainers.evaluate` and the main job's last phase call.
+The splits are decoded and sampled once and shared by every degrader; baseline results come
+from a cache keyed by the data config, the eval config, the seed and the baseline name.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfprivacy import config as C
+from tfprivacy.eval import baselines as B
+from tfprivacy.eval import cache, protocol, report
+from tfprivacy.version import __version__
+
+LEARNED = "learned"
+# frames.png shows raw, the learned f_d and two baselines; these stand in when the evaluated
+# list has fewer than two non-raw baselines.
+_FRAME_BASELINES = ("down4", "blur2")
+_FRAME_SAMPLES = 4
+
+
+def keras_degrade_fn(model) -> protocol.DegradeFn:
+    """Wraps a Keras f_d as a frames -> frames function run in inference mode."""
+
+    @tf.function(reduce_retracing=True)
+    def fn(frames):
+        return tf.cast(model(frames, training=False), tf.float32)
+
+    return fn
+
+
+class BaselineSeedCache:
+    """protocol.evaluate_degrader's seed cache for one baseline, stored as JSON files."""
+
+    def __init__(self, cache_dir: str, cfg: C.ExperimentConfig, baseline: str):
+        self.cache_dir, self.cfg, self.baseline = cache_dir, cfg, baseline
+
+    def key(self, seed: int) -> str:
+        return cache.cache_key(self.cfg.data, self.cfg.eval, seed, self.baseline)
+
+    def get(self, seed: int) -> dict | None:
+        return cache.load(self.cache_dir, self.baseline, self.key(seed))
+
+    def put(self, seed: int, result: dict) -> None:
+        cache.store(self.cache_dir, self.baseline, self.key(seed), result)
+
+
+def _frame_columns(splits, fns: dict) -> dict[str, np.ndarray]:
+    """The middle frame of the first few test clips, raw and under each named degrader."""
+    clips = splits.action_test[0][:_FRAME_SAMPLES]
+    raw = clips[:, clips.shape[1] // 2]
+    return {name: protocol.degrade_array(fn, raw) for name, fn in fns.items()}
+
+
+def resolve_config(run_dir: str, name: str | None, overrides: Sequence[str]) -> C.ExperimentConfig:
+    """The run's config.json plus overrides; or a named experiment for a baselines-only report."""
+    from configs import experiments
+    from tfprivacy.train import artifacts
+
+    if os.path.exists(os.path.join(run_dir, artifacts.CONFIG_FILE)):
+        if name:
+            raise C.ConfigError(f"--config {name!r}: {run_dir} already has its own config.json")
+        return C.apply_overrides(artifacts.load_config(run_dir), list(overrides))
+    if not name:
+        raise C.ConfigError(
+            f"{run_dir} has no {artifacts.CONFIG_FILE}: give --config NAME for a baselines-only "
+            f"report (known: {', '.join(experiments.list_experiments())})"
+        )
+    return experiments.get_config(name, list(overrides))
+
+
+def run_evaluation(
+    run_dir: str,
+    baselines: str | Sequence[str] | None = None,
+    seeds: int | None = None,
+    progress: bool = True,
+    cfg: C.ExperimentConfig | None = None,
+    *,
+    sources=None,
+    use_cache: bool = True,
+) -> dict:
+    """Evaluates run_dir's f_d (when it has one) and `baselines`; writes the report there.
+
+    baselines: names, a comma string, "all", or None for cfg.eval.baselines. seeds: how many
+    fresh-model seeds (None: cfg.eval.seeds). cfg: None reads run_dir/config.json; a config
+    without a degrader in run_dir gives a baselines-only report. sources: a DatasetSources to
+    reuse (the trainer passes its own), else built from cfg.data. Returns the report dict.
+    """
+    from tfprivacy.train import artifacts
+
+    start = time.perf_counter()
+    say = print if progress else (lambda *a, **k: None)
+    if cfg is None:
+        cfg = artifacts.load_config(run_dir)
+    names = B.resolve_baselines(cfg.eval.baselines if baselines is None else baselines)
+    num_seeds = cfg.eval.seeds if seeds is None else int(seeds)
+    seed_list = protocol.resolve_seeds(num_seeds)
+
+    fns: dict[str, protocol.DegradeFn] = {}
+    if os.path.exists(os.path.join(run_dir, artifacts.DEGRADER_WEIGHTS)):
+        degrader, _ = artifacts.load_degrader(run_dir)
+        fns[LEARNED] = keras_degrade_fn(degrader)
+    elif not names:
+        raise artifacts.RunDirError(
+            f"{run_dir}: no {artifacts.DEGRADER_WEIGHTS} and no baselines: nothing to evaluate"
+        )
+    for name in names:
+        fns[name] = B.get_baseline(name)
+
+    t0 = time.perf_counter()
+    if sources is None:
+        from tfprivacy.data.sources import build_sources
+
+        sources = build_sources(cfg.data)
+    splits = protocol.materialize_splits(sources, cfg)
+    materialize_s = time.perf_counter() - t0
+    say(f"[eval] materialised splits {splits.sizes()} in {materialize_s:.1f}s")
+
+    cache_dir = cache.default_cache_dir(cfg) if use_cache else None
+    results = {}
+    timing: dict[str, float] = {"materialize_s": materialize_s}
+    for name, fn in fns.items():
+        kind = "learned" if name == LEARNED else "baseline"
+        seed_cache = (
+            BaselineSeedCache(cache_dir, cfg, name) if kind == "baseline" and cache_dir else None
+        )
+        r = protocol.evaluate_degrader(
+            fn, splits, cfg, seed_list, name=name, progress=progress, seed_cache=seed_cache
+        )
+        r["kind"] = kind
+        if seed_cache:
+            r["cache_keys"] = {str(s): seed_cache.key(s) for s in seed_list}
+        results[name] = r
+        timing[f"{name}_s"] = r["timing"]["total_s"]
+        cached = f" (cached seeds {r['cached_seeds']})" if r["cached_seeds"] else ""
+        say(
+            f"[eval] {name}: action top-1 {100 * r['action_top1']['mean']:.1f}%, worst-case cMAP "
+            f"{100 * r['worst_case']['cmap']['mean']:.1f}% ({'/'.join(r['worst_case']['models'])})"
+            f" in {r['timing']['total_s']:.1f}s{cached}"
+        )
+
+    extra = [b for b in names if b != "raw"][:2]
+    extra += [b for b in _FRAME_BASELINES if b not in extra][: 2 - len(extra)]
+    frame_fns = {"raw": B.identity}
+    if LEARNED in fns:
+        frame_fns["degraded (f_d)"] = fns[LEARNED]
+    frame_fns.update({b: B.get_baseline(b) for b in extra})
+    frames = _frame_columns(splits, frame_fns)
+
+    timing["total_s"] = time.perf_counter() - start
+    out = {
+        "experiment": cfg.name,
+        "version": __version__,
+        "protocol_version": cache.PROTOCOL_VERSION,
+        "run_dir": os.path.abspath(run_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "seeds": seed_list,
+        "eval": C.to_dict(cfg.eval),
+        "config": C.to_dict(cfg),
+        "data": {
+            "sizes": splits.sizes(),
+            "clip_shape": list(splits.clip_shape),
+            "privacy_on_images": splits.privacy_on_images,
+        },
+        "chance": splits.chance(),
+        "cache_dir": cache_dir,
+        "results": results,
+        "timing": timing,
+    }
+    out["files"] = report.write_report(run_dir, out, frames)
+    say(f"[eval] done in {timing['total_s']:.1f}s; report: {out['files']['md']}")
+    return out

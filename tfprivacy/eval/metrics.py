@@ -1,0 +1,131 @@
+"""Privacy and utility metrics of the two-fold evaluation, in plain numpy.
+
+average_precision follows sklearn.metrics.average_precision_score exactly (the step-wise sum
+over distinct score thresholds, no interpolation), so figures compare with the paper's, which
+used scikit-learn. Tests check both against sklearn and against values worked out by hand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+class MetricError(ValueError):
+    """Inputs of the wrong shape or range; the message names the argument."""
+
+
+def _check_pair(y_true, y_score, ndim: int) -> tuple[np.ndarray, np.ndarray]:
+    y_true = np.asarray(y_true)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    if y_true.ndim != ndim or y_score.ndim != ndim:
+        raise MetricError(
+            f"y_true and y_score must be {ndim}-D, got shapes {y_true.shape} and {y_score.shape}"
+        )
+    if y_true.shape != y_score.shape:
+        raise MetricError(f"y_true shape {y_true.shape} != y_score shape {y_score.shape}")
+    if y_true.shape[0] == 0:
+        raise MetricError("y_true is empty: no samples to score")
+    if not np.isin(y_true, (0, 1)).all():
+        raise MetricError("y_true must be binary (0/1) multi-hot labels")
+    if not np.isfinite(y_score).all():
+        raise MetricError("y_score contains NaN or inf")
+    return y_true.astype(np.int64), y_score
+
+
+def binary_average_precision(y_true, y_score) -> float:
+    """AP of one binary problem: sum_k (R_k - R_{k-1}) * P_k over distinct thresholds.
+
+    Samples with equal scores enter together (one threshold), as in sklearn. With no positive
+    sample the recall is undefined; sklearn then returns 0.0, and so do we.
+    """
+    y_true, y_score = _check_pair(y_true, y_score, ndim=1)
+    num_pos = y_true.sum()
+    if num_pos == 0:
+        return 0.0
+    order = np.argsort(-y_score, kind="mergesort")
+    scores, labels = y_score[order], y_true[order]
+    # The last index of each run of equal scores is where a threshold takes effect.
+    last = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1]
+    tps = np.cumsum(labels)[last]
+    predicted = last + 1
+    precision = tps / predicted
+    recall = tps / num_pos
+    recall_steps = np.diff(np.r_[0.0, recall])
+    return float(np.sum(recall_steps * precision))
+
+
+def average_precision(y_true, y_score) -> np.ndarray:
+    """Per-attribute AP of multi-label scores: [N, A] labels and scores -> [A]."""
+    y_true, y_score = _check_pair(y_true, y_score, ndim=2)
+    return np.array(
+        [binary_average_precision(y_true[:, a], y_score[:, a]) for a in range(y_true.shape[1])]
+    )
+
+
+def cmap(y_true, y_score) -> float:
+    """Class-mean AP: the unweighted mean of per-attribute AP (sklearn's average='macro')."""
+    return float(np.mean(average_precision(y_true, y_score)))
+
+
+def macro_f1(y_true, y_prob, threshold: float = 0.5) -> float:
+    """Macro F1 over attributes of the predictions y_prob >= threshold.
+
+    y_prob are probabilities (sigmoid of the logits). Per attribute F1 = 2TP / (2TP + FP + FN),
+    0 when that denominator is 0, matching sklearn's f1_score(average='macro') default.
+    """
+    y_true, y_prob = _check_pair(y_true, y_prob, ndim=2)
+    pred = (y_prob >= threshold).astype(np.int64)
+    tp = np.sum(pred * y_true, axis=0)
+    fp = np.sum(pred * (1 - y_true), axis=0)
+    fn = np.sum((1 - pred) * y_true, axis=0)
+    denom = 2 * tp + fp + fn
+    f1 = np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)
+    return float(np.mean(f1))
+
+
+def top1_accuracy(labels, logits) -> float:
+    """Share of samples whose arg-max class equals the int label; labels [N], logits [N, K]."""
+    labels = np.asarray(labels)
+    logits = np.asarray(logits)
+    if logits.ndim != 2 or labels.shape != logits.shape[:1]:
+        raise MetricError(f"labels {labels.shape} and logits {logits.shape} do not match")
+    return float(np.mean(np.argmax(logits, axis=1) == labels))
+
+
+def cmap_chance(y_true) -> float:
+    """cMAP of a random scorer: the expected AP of an attribute is its prevalence."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape[0] == 0:
+        raise MetricError(f"y_true must be a non-empty [N, A] array, got shape {y_true.shape}")
+    return float(np.mean(y_true.mean(axis=0)))
+
+
+def privacy_metrics(y_true, y_prob, attributes: Sequence[str]) -> dict:
+    """AP per named attribute, cMAP and macro-F1 at 0.5 of one privacy model."""
+    ap = average_precision(y_true, y_prob)
+    if len(attributes) != ap.size:
+        raise MetricError(f"{len(attributes)} attribute names for {ap.size} label columns")
+    return {
+        "ap": {name: float(v) for name, v in zip(attributes, ap, strict=True)},
+        "cmap": float(np.mean(ap)),
+        "macro_f1": macro_f1(y_true, y_prob),
+    }
+
+
+def worst_case(panel: Mapping[str, Mapping]) -> tuple[str, Mapping]:
+    """The attacker that leaks most: the panel member with the highest cMAP.
+
+    panel maps a model name to its privacy_metrics dict. Ties go to the first in panel order.
+    """
+    if not panel:
+        raise MetricError("worst_case: the privacy panel is empty")
+    name = max(panel, key=lambda k: panel[k]["cmap"])
+    return name, panel[name]
+
+
+def mean_std(values: Sequence[float]) -> dict:
+    """Mean, population std and the values themselves (std 0 for a single seed)."""
+    arr = np.asarray(values, dtype=np.float64)
+    return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}

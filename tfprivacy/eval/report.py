@@ -1,0 +1,182 @@
+"""What an evaluation leaves in the run dir: report.json, report.md, tradeoff.png, frames.png.
+
+The report dict (built by evaluate_lib) holds every number with the config and seeds that
+produced it; the markdown tables and the plots are views of that dict only, so they can be
+regenerated from report.json alone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+
+import numpy as np
+
+from tfprivacy.data.records import PRIVACY_ATTRIBUTES
+
+REPORT_JSON = "report.json"
+REPORT_MD = "report.md"
+TRADEOFF_PNG = "tradeoff.png"
+FRAMES_PNG = "frames.png"
+
+
+def _fmt(stat: Mapping, percent: bool = True) -> str:
+    scale = 100.0 if percent else 1.0
+    mean = stat["mean"] * scale
+    if len(stat.get("values", [])) > 1:
+        return f"{mean:.1f} ± {stat['std'] * scale:.1f}"
+    return f"{mean:.1f}"
+
+
+def markdown(report: Mapping) -> str:
+    """Tables: the trade-off per degrader, per-attribute worst-case AP, cMAP per attacker."""
+    results = report["results"]
+    chance = report["chance"]
+    seeds = report["seeds"]
+    lines = [
+        f"# Two-fold evaluation: {report.get('experiment', '')}",
+        "",
+        f"Run dir: `{report.get('run_dir', '')}`. Seeds: {seeds} "
+        f"({'mean ± std over seeds' if len(seeds) > 1 else 'one seed'}); figures in %.",
+        f"Fresh target model: `{report['eval']['target']}`; privacy panel: "
+        f"{', '.join(f'`{a}`' for a in report['eval']['privacy_panel'])}; "
+        f"{report['eval']['epochs']} epochs each. Worst case = the attacker with the highest cMAP.",
+        f"Chance: action top-1 {100 * chance['action_top1']:.1f}, "
+        f"cMAP {100 * chance['cmap']:.1f} (mean test prevalence).",
+        "",
+        "## Privacy-utility trade-off",
+        "",
+        "| degrader | action top-1 ↑ | worst-case cMAP ↓ | worst macro-F1 ↓ | worst attacker |",
+        "|---|---|---|---|---|",
+    ]
+    for name, r in results.items():
+        w = r["worst_case"]
+        attackers = ", ".join(sorted(set(w["models"])))
+        lines.append(
+            f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | "
+            f"{_fmt(w['macro_f1'])} | {attackers} |"
+        )
+    lines += [
+        "",
+        "## Worst-case AP per attribute",
+        "",
+        "| degrader | " + " | ".join(PRIVACY_ATTRIBUTES) + " |",
+        "|---|" + "---|" * len(PRIVACY_ATTRIBUTES),
+    ]
+    for name, r in results.items():
+        aps = " | ".join(_fmt(r["worst_case"]["ap"][a]) for a in PRIVACY_ATTRIBUTES)
+        lines.append(f"| {name} | {aps} |")
+    archs = list(next(iter(results.values()))["panel"]) if results else []
+    lines += [
+        "",
+        "## cMAP of each attacker",
+        "",
+        "| degrader | " + " | ".join(archs) + " |",
+        "|---|" + "---|" * len(archs),
+    ]
+    for name, r in results.items():
+        lines.append(f"| {name} | " + " | ".join(_fmt(r["panel"][a]["cmap"]) for a in archs) + " |")
+    timing = report.get("timing", {})
+    if timing:
+        lines += ["", "## Timing (s)", ""]
+        for key, value in timing.items():
+            if isinstance(value, (int, float)):
+                lines.append(f"- {key}: {value:.1f}")
+    return "\n".join(lines) + "\n"
+
+
+def plot_tradeoff(report: Mapping, path: str) -> str:
+    """Action top-1 against worst-case cMAP; up and left is better."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=120)
+    for name, r in report["results"].items():
+        learned = r.get("kind") == "learned"
+        x, y = r["worst_case"]["cmap"], r["action_top1"]
+        ax.errorbar(
+            100 * x["mean"],
+            100 * y["mean"],
+            xerr=100 * x["std"],
+            yerr=100 * y["std"],
+            fmt="*" if learned else "o",
+            markersize=14 if learned else 7,
+            color="tab:red" if learned else "tab:blue",
+            capsize=3,
+        )
+        ax.annotate(
+            name,
+            (100 * x["mean"], 100 * y["mean"]),
+            textcoords="offset points",
+            xytext=(6, 4),
+            fontsize=8,
+        )
+    chance = report["chance"]
+    ax.axhline(100 * chance["action_top1"], color="grey", ls="--", lw=1, label="action chance")
+    ax.axvline(100 * chance["cmap"], color="grey", ls=":", lw=1, label="cMAP chance")
+    ax.set_xlabel("worst-case privacy cMAP over the panel (%) ↓")
+    ax.set_ylabel("action top-1 (%) ↑")
+    ax.set_title(f"Privacy-utility trade-off: {report.get('experiment', '')}")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def plot_frames(columns: Mapping[str, np.ndarray], path: str) -> str:
+    """The same frames side by side: one column per name, one row per frame (uint8 [K,H,W,3])."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = list(columns)
+    rows = min(len(v) for v in columns.values())
+    if rows == 0:
+        raise ValueError("plot_frames: no frames to draw")
+    fig, axes = plt.subplots(
+        rows, len(names), figsize=(1.8 * len(names), 1.8 * rows), dpi=120, squeeze=False
+    )
+    for j, name in enumerate(names):
+        for i in range(rows):
+            ax = axes[i, j]
+            ax.imshow(np.asarray(columns[name][i]), interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if i == 0:
+                ax.set_title(name, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def write_report(run_dir: str, report: Mapping, frames: Mapping[str, np.ndarray] | None) -> dict:
+    """Writes the four files atomically where it matters (JSON); returns their paths."""
+    os.makedirs(run_dir, exist_ok=True)
+    paths = {
+        k: os.path.join(run_dir, f)
+        for k, f in (
+            ("json", REPORT_JSON),
+            ("md", REPORT_MD),
+            ("tradeoff", TRADEOFF_PNG),
+            ("frames", FRAMES_PNG),
+        )
+    }
+    tmp = paths["json"] + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1, sort_keys=False)
+    os.replace(tmp, paths["json"])
+    with open(paths["md"], "w") as f:
+        f.write(markdown(report))
+    plot_tradeoff(report, paths["tradeoff"])
+    if frames:
+        plot_frames(frames, paths["frames"])
+    else:
+        paths.pop("frames")
+    return paths

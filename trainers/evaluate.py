@@ -1,0 +1,48 @@
+"""Two-fold evaluation: `python -m trainers.evaluate --run RUN_DIR [--baselines all] [--seeds N]`.
+
+Freezes the run's f_d, trains fresh target and privacy models on its output and on hand-made
+baselines, and writes report.json, report.md, tradeoff.png and frames.png into the run dir.
+Without a trained f_d in --run, give --config (and --set) for a baselines-only report.
+"""
+
+from absl import app, flags
+
+from tfprivacy.eval import evaluate_lib
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string(
+    "run",
+    None,
+    "Run directory of a training run, or where a baselines-only report goes.",
+    required=True,
+)
+flags.DEFINE_string(
+    "baselines",
+    None,
+    "Comma-separated baselines, 'all' for the full sweep, "
+    "'' for none; default: the config's eval.baselines.",
+)
+flags.DEFINE_integer("seeds", None, "Seeds of the fresh models (mean and std); default eval.seeds.")
+flags.DEFINE_string("config", None, "Named experiment, used when --run has no config.json.")
+flags.DEFINE_multi_string(
+    "set", [], "Config override part.field=value (repeatable), e.g. eval.epochs=10."
+)
+flags.DEFINE_bool("progress", True, "Progress bars and timing lines.")
+flags.DEFINE_bool("cache", True, "Reuse cached baseline results.")
+
+
+def main(argv):
+    del argv
+    cfg = evaluate_lib.resolve_config(FLAGS.run, FLAGS.config, FLAGS.set)
+    evaluate_lib.run_evaluation(
+        FLAGS.run,
+        baselines=FLAGS.baselines,
+        seeds=FLAGS.seeds,
+        progress=FLAGS.progress,
+        cfg=cfg,
+        use_cache=FLAGS.cache,
+    )
+
+
+if __name__ == "__main__":
+    app.run(main)
