@@ -1,4 +1,4 @@
-"""Installs tfprivacy with its pinned stack (measured to install cleanly together on Python 3.11)."""
+"""Installs tfprivacy with its pinned stack (measured to install together on Python 3.11)."""
 
 import pathlib
 
@@ -27,7 +27,7 @@ INSTALL_REQUIRES = [
 setup(
     name="tfprivacy",
     version=version["__version__"],
-    description="Privacy-preserving video recognition: adversarially learned degradation (TF/Keras).",
+    description="Privacy-preserving video recognition with a learned degradation (TF/Keras).",
     python_requires=">=3.11",
     packages=find_packages(include=["tfprivacy", "tfprivacy.*", "trainers", "serving", "configs"]),
     install_requires=INSTALL_REQUIRES,

@@ -48,7 +48,9 @@ def benchmark_tiny() -> C.ExperimentConfig:
         val_batches=1,
         progress=False,
     )
-    cfg.adversary = dataclasses.replace(cfg.adversary, restart_steps=2, max_inner_steps=2)
+    cfg.adversary = dataclasses.replace(
+        cfg.adversary, restart_steps=2, max_inner_steps=2, threshold_check_every=2
+    )
     cfg.eval = dataclasses.replace(cfg.eval, epochs=1)
     return cfg
 

@@ -63,6 +63,36 @@ class RenderTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(DataError, "action index 8"):
             synthetic.render_video(np.random.default_rng(0), TINY, 8)
 
+    @parameterized.parameters(("wave", "beckon"), ("clap", "rub_hands"))
+    def test_fine_motion_pairs_differ_only_below_x4(self, still, moving):
+        # Same rng -> same scene, appearance and coarse motion; only the prop's stripes differ
+        # (static vs sliding). At 64 px they have period 4 on a 4 px grid: every 4x4 block
+        # mean is the same in both classes (up to uint8 rounding of colour -/+ contrast and
+        # noise, < 1 level), while 2x2 block means still differ by tens of levels.
+        cfg = dataclasses.replace(TINY, frame_size=64, frames_per_video=4)
+        a, _ = synthetic.render_video(np.random.default_rng(5), cfg, synthetic.ACTIONS.index(still))
+        b, _ = synthetic.render_video(
+            np.random.default_rng(5), cfg, synthetic.ACTIONS.index(moving)
+        )
+
+        def blocks(x, k):
+            return x.astype(np.float32).reshape(4, 64 // k, k, 64 // k, k, 3).mean(axis=(2, 4))
+
+        self.assertAllEqual(a[0], b[0])  # first frame: same phase
+        self.assertNotAllEqual(a, b)
+        self.assertLess(np.abs(blocks(a, 4) - blocks(b, 4)).max(), 1.0)
+        self.assertGreater(np.abs(blocks(a, 2) - blocks(b, 2)).max(), 20.0)
+
+    def test_prop_stripes_slide_only_when_fingers_move(self):
+        # Phases per frame: fixed for wave, one pixel per frame (mod the period 4) for beckon.
+        for action, moving in (("wave", False), ("beckon", True)):
+            prop = synthetic._sample_prop(np.random.default_rng(0), 64, action, 5)
+            phases = prop["phases"]
+            steps = {(q - p) % 4 for p, q in zip(phases, phases[1:], strict=False)}
+            self.assertIn(steps, ({1}, {3}) if moving else ({0},))  # direction -1 is +3 mod 4
+            self.assertEqual(prop["geometry"], (4, 4, 8))
+        self.assertEqual(synthetic._prop_geometry(32), (2, 4, 4))
+
     def test_intervals_run_length(self):
         # Values per frame [2, 2, 0, 0, 0, 2] -> three inclusive runs.
         self.assertEqual(
@@ -115,7 +145,7 @@ class GenerateTest(tf.test.TestCase):
             meta = json.load(f)
         self.assertEqual(meta["actions"], list(synthetic.ACTIONS))
         self.assertEqual(meta["config"], dataclasses.asdict(TINY))
-        self.assertEqual(meta["version"], 1)
+        self.assertEqual(meta["version"], synthetic.VERSION)
         num_test = 0
         for action in synthetic.ACTIONS:
             with open(os.path.join(root_a, "annotations", f"{action}.json")) as f:
@@ -159,7 +189,9 @@ class GenerateTest(tf.test.TestCase):
     def test_ensure_benchmark_reuses_and_regenerates(self):
         cfg = dataclasses.replace(TINY, num_videos=8)
         root = synthetic.benchmark_root(cfg, base_dir=self.get_temp_dir())
-        self.assertEqual(os.path.basename(root), f"benchmark-{C.fingerprint(cfg)}")
+        self.assertEqual(os.path.basename(root), f"benchmark-v2-{C.fingerprint(cfg)}")
+        cross_root = synthetic.benchmark_root(cfg, base_dir=self.get_temp_dir(), cross=True)
+        self.assertEqual(os.path.basename(cross_root), f"benchmark_cross-v2-{C.fingerprint(cfg)}")
         synthetic.ensure_benchmark(cfg, root)
         meta = os.path.join(root, "meta.json")
         stamp = os.path.getmtime(meta)
@@ -181,6 +213,13 @@ class GenerateTest(tf.test.TestCase):
         self.assertLen(synthetic.load_split(root).train + synthetic.load_split(root).test, 8)
         with self.assertRaisesRegex(DataError, "meta.json: holds a different benchmark"):
             synthetic.ensure_benchmark(dataclasses.replace(cfg, seed=1), root)
+        # A benchmark written by another generator version is never silently reused.
+        with open(meta) as f:
+            old = json.load(f)
+        with open(meta, "w") as f:
+            json.dump({**old, "version": 1}, f)
+        with self.assertRaisesRegex(DataError, "version 1"):
+            synthetic.ensure_benchmark(cfg, root)
 
     def test_cross_layout(self):
         cfg = dataclasses.replace(TINY, num_videos=16, num_images=8, frames_per_video=4)
@@ -189,7 +228,7 @@ class GenerateTest(tf.test.TestCase):
         with open(os.path.join(lists, "classInd.txt")) as f:
             class_ind = f.read().splitlines()
         self.assertEqual(class_ind[0], "1 WalkRight")
-        self.assertEqual(class_ind[7], "8 Clap")
+        self.assertEqual(class_ind[7], "8 RubHands")
         with open(os.path.join(lists, "trainlist01.txt")) as f:
             train = [line.split() for line in f.read().splitlines()]
         with open(os.path.join(lists, "testlist01.txt")) as f:

@@ -78,9 +78,16 @@ class AdversaryConfig:
     restart_steps: int = 20  # privacy steps after each restart
     gamma: float = 1.0
     l1_weight: float = 0.0  # entropy strategy: keep f_d(X) near X
-    target_val_threshold: float = 0.8  # kbeam/entropy: f_T(+f_d) steps until val acc passes
+    # kbeam/entropy: f_T(+f_d) steps while validation action accuracy is below this FRACTION of
+    # the pretrained target's raw validation accuracy (an absolute level depends on the data).
+    target_val_threshold: float = 1.0
+    threshold_check_every: int = 5  # outer steps between validation checks (each costs a pass)
     privacy_train_threshold: float = 0.9  # kbeam: f_b steps until best train acc passes
     max_inner_steps: int = 2  # cap on threshold-driven inner loops per outer step
+    # Frames of each clip the privacy models see during the game (evenly spaced; 0 = all).
+    # f_d is per-frame, so the adversarial gradient from a few frames shapes every frame, at a
+    # fraction of the cost of running M frame models on all T frames.
+    privacy_frames: int = 2
 
 
 @dataclass
@@ -92,15 +99,15 @@ class TrainerConfig:
     distribution: str = "default"  # default | mirrored | multi_worker
     mixed_precision: bool = False
     identity_steps: int = 50
-    pretrain_target_steps: int = 300
-    pretrain_privacy_steps: int = 300
+    pretrain_target_steps: int = 600
+    pretrain_privacy_steps: int = 600
     adversarial_steps: int = 300
     degrader_lr: float = 1e-3
     target_lr: float = 1e-3
-    privacy_lr: float = 1e-3
+    privacy_lr: float = 2e-3
     checkpoint_every: int = 50
     log_every: int = 25
-    val_batches: int = 4
+    val_batches: int = 0  # validation batches (carved from train); 0 = all of them
     max_to_keep: int = 3
     progress: bool = True
 

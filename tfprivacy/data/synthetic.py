@@ -4,8 +4,12 @@ Actions are carried by motion only (every class has the same single-frame pose d
 private attributes by appearance, independently of the action. Some attributes are coarse
 (skin colour, nudity: large skin areas) and some fine (face features, gender texture,
 relationship link: 1-3 px marks whose mean colour equals their surroundings), so area
-downsampling removes the fine ones and greyscale removes skin colour, and no hand-made filter
-wins both utility and privacy. Geometry is defined in fractions of the frame size.
+downsampling removes the fine ones and greyscale removes skin colour. Half the action classes
+come in pairs that share their coarse motion and differ only in fine motion: the actor holds a
+striped prop (period ~4 px) whose stripes slide ("fingers moving") in one class of the pair and
+stay still in the other. Its 4x4 block means are constant, so x4 area downsampling or a blur of
+sigma >= 2 px erases the difference, while x2 and greyscale keep it: no hand-made filter wins
+both utility and privacy. Geometry is defined in fractions of the frame size.
 
 Output (read by the real-format loaders):
   <root>/videos/<action>/<video>.avi, <root>/annotations/<action>.json (PA-HMDB51 format),
@@ -40,12 +44,17 @@ ACTIONS: tuple[str, ...] = (
     "walk_left",
     "run_right",
     "jump",
-    "approach",
-    "recede",
+    # Pairs with the same coarse motion, told apart only by the prop's fine motion: the
+    # second of each pair slides the prop's stripes (fingers moving), the first does not.
     "wave",
+    "beckon",
     "clap",
+    "rub_hands",
 )
-VERSION = 1
+_FINGERS_MOVING = ("beckon", "rub_hands")
+# Bumped whenever the rendered content changes: part of benchmark_root's folder name, so a
+# cache written by older generator code is never reused.
+VERSION = 2
 META_FILE = "meta.json"
 
 # Skin tones (PA-HMDB51 skin_color 1 white, 2 brown/yellow, 3 black); luminances ~193/149/81.
@@ -340,6 +349,8 @@ def _draw_person(cv: _Canvas, size: int, x, feet_y, h, pose, look: dict) -> dict
         cv.paint(cv.segment(elbow, hand, limb), skin if nudity >= 1 else top)
         cv.paint(cv.disc(hand[0], hand[1], max(0.8, 0.045 * h)), skin)
         hands.append(hand)
+    if "prop" in look:
+        _draw_prop(cv, hands[look["prop"]["hand"]], look["prop"])
 
     # Head: skin disc with a hair cap; face marks (eyes, mouth) only when the face is visible.
     cv.paint(cv.disc(x, head_y, head_r), skin)
@@ -363,11 +374,72 @@ def _draw_person(cv: _Canvas, size: int, x, feet_y, h, pose, look: dict) -> dict
     return {"hands": hands}
 
 
-def _motion(rng, action: str, num_frames: int, size: int) -> dict:
+def _prop_geometry(size: int) -> tuple[int, int, int]:
+    """(stripe period, grid, patch side) in pixels for the striped prop.
+
+    Period ~4 px at 64x64 (half light, half dark, at least 1 px each). The patch is placed on
+    a grid of multiples of 4 px and of the period and spans whole periods and whole 4x4 blocks,
+    so every 4x4 block inside it averages to its mean colour whatever the stripe phase: x4 area
+    downsampling sees a plain patch, x2 still sees stripes.
+    """
+    half = max(1, int(round(size / 32.0)))
+    period = 2 * half
+    grid = int(np.lcm(period, 4))
+    side = grid * -(-2 * period // grid)
+    return period, grid, side
+
+
+def _draw_prop(cv: _Canvas, hand, prop: dict) -> None:
+    """A striped patch held in `hand`, snapped to the pixel grid (camera jitter included).
+
+    Stripes are vertical bands of prop["colour"] -/+ prop["d"] (equal areas, so its mean is
+    the colour), offset by prop["phase"] px: the caller slides the phase frame by frame for
+    fine motion.
+    """
+    period, grid, side = prop["geometry"]
+    # Canvas coordinates are pixel centres + 0.5 + offset; back to integer pixel indices.
+    col = hand[0] - 0.5 - cv.ox
+    row = hand[1] - 0.5 - cv.oy
+    c0 = int(grid * np.floor((col - side / 2) / grid + 0.5))
+    r0 = int(grid * np.floor((row - side / 2) / grid + 0.5))
+    c_lo, c_hi = max(c0, 0), min(c0 + side, cv.size)
+    r_lo, r_hi = max(r0, 0), min(r0 + side, cv.size)
+    if c_lo >= c_hi or r_lo >= r_hi:
+        return
+    cols = np.arange(c_lo, c_hi)
+    light = (cols + prop["phase"]) % period < period // 2
+    sign = np.where(light, 1.0, -1.0).astype(np.float32)[None, :, None]
+    cv.image[r_lo:r_hi, c_lo:c_hi] = prop["colour"] + sign * prop["d"]
+
+
+def _sample_prop(rng, size: int, action: str, num_frames: int) -> dict:
+    """The prop's look and per-frame stripe phase, independent of every private attribute."""
+    period = _prop_geometry(size)[0]
+    # Near-grey with a slight tint: strong luminance contrast, so greyscale keeps the cue.
+    grey = rng.uniform(90.0, 165.0)
+    colour = np.clip(grey + rng.uniform(-25.0, 25.0, size=3), 0.0, 255.0).astype(np.float32)
+    d = _contrast(colour, 0.85)
+    phase0 = int(rng.integers(period))
+    direction = int(rng.choice([-1, 1]))
+    step = max(1, int(round(size / 64.0)))
+    moving = action in _FINGERS_MOVING
+    phases = [(phase0 + direction * step * f * moving) % period for f in range(num_frames)]
+    return {
+        "geometry": _prop_geometry(size),
+        "colour": colour,
+        "d": d,
+        "phases": phases,
+        "hand": int(rng.integers(2)),
+    }
+
+
+def _motion(rng, action: str, num_frames: int, size: int, prop_hand: int = 0) -> dict:
     """Per-frame body placement and pose for `action`; random start and phase.
 
-    Static-body classes (jump, approach, recede, wave, clap) and the walkers draw leg and hand
-    poses from the same distributions at a random frame, so one frame says little.
+    Static-body classes (jump, wave, beckon, clap, rub_hands) and the walkers draw leg and hand
+    poses from the same distributions at a random frame, so one frame says little. wave and
+    beckon (one arm, the prop's, moves up and down) share their motion, as do clap and
+    rub_hands (both forearms move towards each other).
     """
     s = size / 64.0
     t = np.arange(num_frames, dtype=np.float32)
@@ -393,15 +465,11 @@ def _motion(rng, action: str, num_frames: int, size: int) -> dict:
             * size
             * np.abs(np.sin(np.pi * t / period + rng.uniform(0, np.pi)))
         )
-    elif action in ("approach", "recede"):
-        k = rng.uniform(0.3, 0.5) * (1.0 if action == "approach" else -1.0)
-        h = h_mid * np.exp(k * (t - (num_frames - 1) / 2) / max(num_frames - 1, 1))
-    elif action == "wave":  # one hand moves up and down
-        side = int(rng.integers(2))
-        hands[:, side, 1] = amp_hand * np.sin(
+    elif action in ("wave", "beckon"):  # the hand holding the prop moves up and down
+        hands[:, prop_hand, 1] = amp_hand * np.sin(
             2 * np.pi * t / rng.uniform(4, 6) + rng.uniform(0, 6.3)
         )
-    elif action == "clap":  # both hands move towards each other
+    elif action in ("clap", "rub_hands"):  # both hands move towards each other
         phase = amp_hand * np.sin(2 * np.pi * t / rng.uniform(4, 6) + rng.uniform(0, 6.3))
         hands[:, 0, 0] = phase
         hands[:, 1, 0] = -phase
@@ -429,7 +497,8 @@ def render_video(
         raise DataError(f"action index {action} out of range [0, {len(ACTIONS)})")
     size, num_frames = cfg.frame_size, cfg.frames_per_video
     app = _sample_appearance(rng, num_frames, still=still)
-    move = _motion(rng, ACTIONS[action], num_frames, size)
+    prop = _sample_prop(rng, size, ACTIONS[action], num_frames)
+    move = _motion(rng, ACTIONS[action], num_frames, size, prop["hand"])
     jit = max(1, int(round(size / 64)))
     background = _background(rng, size + 2 * jit)
     noise_sigma = rng.uniform(3.0, 6.0)
@@ -485,6 +554,7 @@ def render_video(
             drawn2 = _draw_person(cv, size, x2, feet2, h2, pose2, look2)
         pose = {"legs": float(move["legs"][f]), "hands": move["hands"][f]}
         look["face"] = app.face[f]
+        look["prop"] = {**prop, "phase": prop["phases"][f]}
         if second is not None and second["linked"]:
             # The link: a thin cord from the actor's hand nearest the second actor to theirs,
             # a dark 1 px line beside a light one: salient at full resolution, while its
@@ -589,10 +659,14 @@ def _read_meta(root: str) -> dict:
 
 
 def benchmark_root(cfg: C.SyntheticConfig, base_dir: str | None = None, cross: bool = False) -> str:
-    """<base>/benchmark-<fingerprint>, base = base_dir or $TFPRIVACY_DATA or ~/.cache/tfprivacy."""
+    """<base>/benchmark-v<VERSION>-<fingerprint> (benchmark_cross-... for the cross variant).
+
+    base = base_dir or $TFPRIVACY_DATA or ~/.cache/tfprivacy. The generator version is in the
+    name so a cache rendered by older generator code is never reused.
+    """
     base = base_dir or os.environ.get("TFPRIVACY_DATA") or os.path.join("~", ".cache", "tfprivacy")
     name = "benchmark_cross" if cross else "benchmark"
-    return os.path.join(os.path.expanduser(base), f"{name}-{C.fingerprint(cfg)}")
+    return os.path.join(os.path.expanduser(base), f"{name}-v{VERSION}-{C.fingerprint(cfg)}")
 
 
 def _check(cfg: C.SyntheticConfig) -> None:
@@ -775,11 +849,15 @@ def ensure_benchmark(cfg: C.SyntheticConfig, root: str, cross: bool = False) -> 
     if os.path.exists(meta_path):
         meta = _read_meta(root)
         want = "cross" if cross else "benchmark"
-        if meta.get("config") != dataclasses.asdict(cfg) or meta.get("variant") != want:
+        if (
+            meta.get("config") != dataclasses.asdict(cfg)
+            or meta.get("variant") != want
+            or meta.get("version") != VERSION
+        ):
             raise DataError(
-                f"{meta_path}: holds a different benchmark ({meta.get('variant')}, "
-                f"{meta.get('config')}) than requested ({want}, {dataclasses.asdict(cfg)}); "
-                "use another directory or delete this one"
+                f"{meta_path}: holds a different benchmark ({meta.get('variant')}, version "
+                f"{meta.get('version')}, {meta.get('config')}) than requested ({want}, version "
+                f"{VERSION}, {dataclasses.asdict(cfg)}); use another directory or delete this one"
             )
         return root
     for name in _OWNED:

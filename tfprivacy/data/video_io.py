@@ -63,7 +63,9 @@ def write_video(path: str, frames: np.ndarray, fps: int = 12, codec: str = "mpeg
     """
     frames = np.asarray(frames)
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
-        raise ValueError(f"{path}: frames must be uint8 [N, H, W, 3], got {frames.dtype} {frames.shape}")
+        raise ValueError(
+            f"{path}: frames must be uint8 [N, H, W, 3], got {frames.dtype} {frames.shape}"
+        )
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     root, ext = os.path.splitext(path)
     tmp = f"{root}.partial{ext}"

@@ -1,0 +1,79 @@
+"""Training loop tests: every strategy with M=2 and restarting, cross-dataset mode, NaN guard."""
+
+import json
+import os
+
+import numpy as np
+import tensorflow as tf
+from absl.testing import parameterized
+
+from configs import get_config
+from tfprivacy.train import artifacts
+from tfprivacy.train.loop import NonFiniteLossError, Trainer, format_summary
+
+
+def tiny(run_dir, *overrides):
+    return get_config("benchmark_tiny", [f"trainer.run_dir={run_dir}", *overrides])
+
+
+class TrainTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.parameters("grl", "kbeam", "entropy")
+    def test_strategy_with_ensemble_and_restarting(self, strategy):
+        run_dir = os.path.join(self.get_temp_dir(), strategy)
+        cfg = tiny(
+            run_dir,
+            f"adversary.strategy={strategy}",
+            "adversary.num_models=2",
+            "adversary.restart_every=2",
+            "adversary.restart_steps=1",
+        )
+        trainer = Trainer(cfg)
+        summary = trainer.train()
+        self.assertEqual(len(trainer.players.privacy), 2)
+        for key in ("raw", "identity", "adversarial", "degraded", "chance"):
+            self.assertIn(key, summary)
+            self.assertTrue(np.isfinite(summary[key]["action_top1"]))
+            self.assertTrue(np.isfinite(summary[key]["privacy_cmap_worst"]))
+        self.assertLen(summary["degraded"]["privacy_cmap_per_model"], 2)
+        self.assertIn("action drop", format_summary(summary))
+        # The artefacts other tools read back.
+        model, loaded_cfg = artifacts.load_degrader(run_dir)
+        self.assertEqual(loaded_cfg.adversary.strategy, strategy)
+        for a, b in zip(model.get_weights(), trainer.players.degrader.get_weights(), strict=True):
+            self.assertAllClose(a, b)
+        with open(os.path.join(run_dir, artifacts.SUMMARY_FILE)) as f:
+            self.assertEqual(json.load(f)["strategy"], strategy)
+        self.assertEqual(trainer.players.phase_name, "done")
+
+    def test_cross_dataset_mode(self):
+        run_dir = os.path.join(self.get_temp_dir(), "cross")
+        cfg = tiny(run_dir, "data.dataset=benchmark_cross", "adversary.strategy=grl")
+        trainer = Trainer(cfg)
+        self.assertFalse(trainer.sources.joint)
+        # Privacy models see still images as one-frame clips.
+        self.assertEqual(trainer.shapes.privacy_input[0], 1)
+        summary = trainer.train()
+        self.assertTrue(np.isfinite(summary["degraded"]["privacy_cmap_worst"]))
+
+    def test_non_finite_loss_stops_naming_phase_step_and_model(self):
+        run_dir = os.path.join(self.get_temp_dir(), "nan_target")
+        cfg = tiny(run_dir, "trainer.target_lr=nan", "trainer.checkpoint_every=2")
+        with self.assertRaisesRegex(
+            NonFiniteLossError,
+            r"'target_loss' in phase pretrain_target at step 1 \(model: target\)",
+        ):
+            Trainer(cfg).train()
+        # The last checkpoint is the one written when identity pretraining ended (finite).
+        latest = tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt"))
+        reader = tf.train.load_checkpoint(latest)
+        self.assertEqual(reader.get_tensor("phase/.ATTRIBUTES/VARIABLE_VALUE"), 1)
+        self.assertEqual(reader.get_tensor("phase_step/.ATTRIBUTES/VARIABLE_VALUE"), 0)
+
+    def test_non_finite_weights_are_never_checkpointed(self):
+        # The degrader's output clip hides NaN weights from its loss: the weight check at
+        # checkpoint time still refuses to write them.
+        run_dir = os.path.join(self.get_temp_dir(), "nan_degrader")
+        cfg = tiny(run_dir, "trainer.degrader_lr=nan", "trainer.checkpoint_every=2")
+        with self.assertRaisesRegex(NonFiniteLossError, r"phase identity.*non-finite.*degrader"):
+            Trainer(cfg).train()
+        self.assertIsNone(tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt")))

@@ -1,0 +1,123 @@
+"""The players of the game and the one checkpoint that holds all of them.
+
+Everything that a resumed run needs is a variable tracked here: every model, every optimizer,
+the phase, the step within the phase and the batches each data stream has consumed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfprivacy import config as C
+from tfprivacy.data.records import NUM_ATTRIBUTES
+from tfprivacy.models import build_degrader, build_privacy, build_target
+
+# Phases in order. "attack" retrains fresh privacy models on the frozen degrader: the
+# training-time figure that cannot be explained by f_d having fooled its own adversaries.
+PHASES = ("identity", "pretrain_target", "pretrain_privacy", "adversarial", "attack", "done")
+
+
+def privacy_archs(model_cfg: C.ModelConfig, num_models: int) -> list[str]:
+    """M privacy models drawn round-robin from the configured families."""
+    if not model_cfg.privacy:
+        raise C.ConfigError("model.privacy: at least one privacy architecture is needed")
+    return [model_cfg.privacy[i % len(model_cfg.privacy)] for i in range(num_models)]
+
+
+def _adam(lr: float, mixed_precision: bool):
+    opt = keras.optimizers.Adam(learning_rate=lr)
+    if mixed_precision:
+        opt = keras.optimizers.LossScaleOptimizer(opt)
+    return opt
+
+
+@dataclasses.dataclass
+class Shapes:
+    clip: tuple[int, int, int, int]  # (T, H, W, 3)
+    privacy_input: tuple  # (T or 1, H, W, 3): clips, or single images in cross-dataset mode
+    num_actions: int
+
+
+class Players:
+    """f_d, f_T and M privacy models f_b, one optimizer each, built in the strategy's scope."""
+
+    def __init__(self, cfg: C.ExperimentConfig, shapes: Shapes, strategy: tf.distribute.Strategy):
+        self.cfg = cfg
+        self.shapes = shapes
+        self.strategy = strategy
+        self.archs = privacy_archs(cfg.model, cfg.adversary.num_models)
+        mp = cfg.trainer.mixed_precision
+        if mp:
+            keras.mixed_precision.set_global_policy("mixed_float16")
+        with strategy.scope():
+            keras.utils.set_random_seed(cfg.trainer.seed)
+            self.degrader = build_degrader(cfg.model, frame_size=shapes.clip[1])
+            self.target = build_target(
+                cfg.model.target, shapes.num_actions, shapes.clip, cfg.model.target_width
+            )
+            self.privacy = [self._build_privacy(i) for i in range(len(self.archs))]
+            self.degrader_opt = _adam(cfg.trainer.degrader_lr, mp)
+            self.target_opt = _adam(cfg.trainer.target_lr, mp)
+            self.privacy_opts = [_adam(cfg.trainer.privacy_lr, mp) for _ in self.privacy]
+            # Optimizer slots exist before restore, so a checkpoint restores them eagerly.
+            self.degrader_opt.build(self.degrader.trainable_variables)
+            self.target_opt.build(self.target.trainable_variables)
+            for opt, model in zip(self.privacy_opts, self.privacy, strict=True):
+                opt.build(model.trainable_variables)
+            self.phase = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase")
+            self.phase_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase_step")
+            # Batches consumed by each data stream in the current phase (resume skips them).
+            self.consumed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="consumed")
+        self.checkpoint = tf.train.Checkpoint(
+            degrader=self.degrader,
+            target=self.target,
+            degrader_opt=self.degrader_opt,
+            target_opt=self.target_opt,
+            phase=self.phase,
+            phase_step=self.phase_step,
+            consumed=self.consumed,
+            **{f"privacy_{i}": m for i, m in enumerate(self.privacy)},
+            **{f"privacy_opt_{i}": o for i, o in enumerate(self.privacy_opts)},
+        )
+
+    def _build_privacy(self, index: int, seed_offset: int = 0):
+        arch = self.archs[index]
+        return build_privacy(
+            arch,
+            NUM_ATTRIBUTES,
+            self.shapes.privacy_input,
+            self.cfg.model.privacy_width,
+            name=f"privacy_{index}_{arch}",
+        )
+
+    @property
+    def phase_name(self) -> str:
+        return PHASES[int(self.phase.numpy())]
+
+    def reinitialise_privacy(self, seed: int) -> None:
+        """Model restarting: fresh weights (seeded, so resumed runs restart identically)."""
+        for i, model in enumerate(self.privacy):
+            keras.utils.set_random_seed(seed * 1009 + i)
+            with self.strategy.scope():
+                fresh = self._build_privacy(i)
+            model.set_weights(fresh.get_weights())
+            opt = self.privacy_opts[i]
+            for var in opt.variables:
+                if "iteration" in var.path or "learning_rate" in var.path:
+                    continue
+                var.assign(tf.zeros_like(var))
+
+    def all_finite(self) -> tuple[bool, str]:
+        """Checks every weight; returns (ok, name of the first model holding a non-finite value)."""
+        models = [("degrader", self.degrader), ("target", self.target)] + [
+            (m.name, m) for m in self.privacy
+        ]
+        for name, model in models:
+            for var in model.weights:
+                if not np.all(np.isfinite(var.numpy())):
+                    return False, f"{name}/{var.path}"
+        return True, ""

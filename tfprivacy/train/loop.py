@@ -1,0 +1,380 @@
+"""The training driver: phases, strategies' schedules, checkpoints, resume, summaries.
+
+Phases (game.PHASES): f_d identity pretraining; f_T pretraining and f_b pretraining on f_d's
+output; adversarial training with the configured strategy (grl, kbeam, entropy), ensemble of M
+privacy models and optional restarting every R steps; finally "attack": fresh privacy models
+trained on the frozen f_d, the training-time privacy figure f_d cannot have fooled in advance.
+
+A run killed at any point and started again with the same command restores the latest
+checkpoint (all players, optimizers, phase, step, batches consumed) and continues.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfprivacy import config as C
+from tfprivacy.data import pipeline
+from tfprivacy.data.sources import build_sources
+from tfprivacy.train import artifacts
+from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
+from tfprivacy.train.game import PHASES, Players, Shapes
+from tfprivacy.train.steps import Steps
+from tfprivacy.train.streams import Streams, privacy_frame_indices
+from tfprivacy.train.validation import Validator
+
+log = logging.getLogger("tfprivacy.train")
+
+PHASE_RESULTS = "phase_results.json"
+
+
+class NonFiniteLossError(FloatingPointError):
+    """A loss became NaN/inf; the message names the phase, step and model."""
+
+
+class Trainer:
+    def __init__(self, cfg: C.ExperimentConfig, strategy: tf.distribute.Strategy | None = None):
+        self.cfg = cfg
+        self.strategy = strategy or make_strategy(cfg.trainer.distribution)
+        self.run_dir = cfg.trainer.run_dir
+        self.chief = is_chief()
+        self.out_dir = worker_dir(self.run_dir)
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.sources = build_sources(cfg.data)
+        t, s = cfg.data.clip_length, cfg.data.frame_size
+        p = len(privacy_frame_indices(t, cfg.adversary.privacy_frames))
+        privacy_input = (p, s, s, 3) if self._privacy_is_video() else (1, s, s, 3)
+        self.shapes = Shapes((t, s, s, 3), privacy_input, self.sources.num_actions)
+        self.players = Players(cfg, self.shapes, self.strategy)
+        self.manager = tf.train.CheckpointManager(
+            self.players.checkpoint,
+            os.path.join(self.out_dir, artifacts.CHECKPOINT_DIR),
+            max_to_keep=cfg.trainer.max_to_keep,
+        )
+        self.resumed_from = None
+        if self.manager.latest_checkpoint:
+            self.players.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
+            self.resumed_from = self.manager.latest_checkpoint
+        elif self.chief:
+            C.save(cfg, os.path.join(self.run_dir, artifacts.CONFIG_FILE))
+        self.streams = Streams(cfg, self.sources, self.strategy)
+        self.steps = Steps(
+            self.players, cfg.data.batch_size, self.sources.joint, self.streams.frame_idx
+        )
+        self.validator = Validator(self.players, self.streams.validation(), cfg.data.batch_size)
+        self.results = self._load_results()
+        self._below = None  # last verdict of the target-accuracy threshold check
+        tb = os.path.join(self.out_dir, artifacts.TENSORBOARD_DIR)
+        self.writer = (
+            tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
+        )
+
+    def _privacy_is_video(self) -> bool:
+        return self.sources.joint or self.sources.privacy_images is None
+
+    # ---- persistence -------------------------------------------------------------------
+    def _results_path(self) -> str:
+        return os.path.join(self.out_dir, PHASE_RESULTS)
+
+    def _load_results(self) -> dict:
+        path = self._results_path()
+        if self.resumed_from and os.path.exists(path):
+            with open(path) as f:
+                return json.load(f)
+        return {}
+
+    def _save_results(self) -> None:
+        tmp = self._results_path() + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(self.results, f, indent=2)
+        os.replace(tmp, self._results_path())
+
+    def _checkpoint(self) -> None:
+        ok, where = self.players.all_finite()
+        if not ok:
+            raise NonFiniteLossError(
+                f"phase {self.players.phase_name}, step {int(self.players.phase_step.numpy())}: "
+                f"non-finite weights in {where}; checkpoint not written"
+            )
+        self.players.consumed.assign(list(self.streams.consumed))
+        self.manager.save()
+
+    # ---- checks and logging ------------------------------------------------------------
+    def _check(self, values: dict) -> dict:
+        out = {}
+        for name, value in values.items():
+            arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value, dtype=np.float64)
+            if not np.all(np.isfinite(arr)):
+                raise NonFiniteLossError(
+                    f"non-finite loss {name!r} in phase {self.players.phase_name} at step "
+                    f"{int(self.players.phase_step.numpy())} (model: {_model_of(name)}); "
+                    "stopping without writing a checkpoint"
+                )
+            out[name] = arr.tolist() if arr.ndim else float(arr)
+        return out
+
+    def _global_step(self) -> int:
+        t = self.cfg.trainer
+        lengths = [
+            t.identity_steps,
+            t.pretrain_target_steps,
+            t.pretrain_privacy_steps,
+            t.adversarial_steps,
+            t.pretrain_privacy_steps,
+        ]
+        phase = int(self.players.phase.numpy())
+        return sum(lengths[:phase]) + int(self.players.phase_step.numpy())
+
+    def _log_scalars(self, prefix: str, values: dict) -> None:
+        step = self._global_step()
+        with self.writer.as_default(step=step):
+            for name, value in values.items():
+                if isinstance(value, list):
+                    for i, v in enumerate(value):
+                        tf.summary.scalar(f"{prefix}/{name}_{i}", v)
+                else:
+                    tf.summary.scalar(f"{prefix}/{name}", value)
+
+    def _log_images(self) -> None:
+        clips = self.validator.val.clips[:2]
+        degraded = self.validator.degraded_clips(clips)
+        pairs = np.concatenate([clips[:, 0], degraded[:, 0]], axis=2)  # raw | degraded
+        with self.writer.as_default(step=self._global_step()):
+            tf.summary.image("frames/raw_vs_degraded", pairs, max_outputs=2)
+
+    # ---- phases ------------------------------------------------------------------------
+    def _phase_length(self, name: str) -> int:
+        t = self.cfg.trainer
+        return {
+            "identity": t.identity_steps,
+            "pretrain_target": t.pretrain_target_steps,
+            "pretrain_privacy": t.pretrain_privacy_steps,
+            "adversarial": t.adversarial_steps,
+            "attack": t.pretrain_privacy_steps,
+        }[name]
+
+    def _one_step(self, name: str, step: int) -> dict:
+        s = self.steps
+        if name == "identity":
+            return {"identity_l1": s.identity(self.streams.next_action())}
+        if name == "pretrain_target":
+            loss, acc = s.target(self.streams.next_action())
+            return {"target_loss": loss, "target_acc": acc}
+        if name in ("pretrain_privacy", "attack"):
+            loss, acc = s.privacy(self.streams.next_privacy())
+            return {"privacy_loss": loss, "privacy_acc": acc}
+        return self._adversarial_step(step)
+
+    def _adversarial_step(self, step: int) -> dict:
+        adv = self.cfg.adversary
+        s, st = self.steps, self.streams
+        out = {}
+        if adv.restart_every and step > 0 and step % adv.restart_every == 0:
+            self.players.reinitialise_privacy(seed=self.cfg.trainer.seed * 7919 + step)
+            for _ in range(adv.restart_steps):
+                out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
+        if adv.strategy == "grl":
+            out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
+            out["target_loss"], out["target_acc"] = s.target(st.next_action())
+            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
+        elif adv.strategy == "kbeam":
+            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
+            for _ in range(max(1, adv.max_inner_steps)):
+                out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
+                if float(np.max(out["privacy_acc"].numpy())) >= adv.privacy_train_threshold:
+                    break
+            self._target_until_threshold(out, step)
+        else:  # entropy
+            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
+            self._target_until_threshold(out, step)
+            out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
+        return out
+
+    def _target_until_threshold(self, out: dict, step: int) -> None:
+        """f_T + f_d on L_T while validation action accuracy is below the threshold.
+
+        The threshold is a fraction of the pretrained target's raw validation accuracy. The
+        check (a validation pass) runs every `threshold_check_every` steps; in between, the
+        last verdict stands. A resumed run re-checks at once; with checkpoint_every a multiple
+        of the period (as in every named config) that is where an uninterrupted run checks too.
+        """
+        adv = self.cfg.adversary
+        if step % max(1, adv.threshold_check_every) == 0 or self._below is None:
+            level = adv.target_val_threshold * self.results["raw"]["action_top1"]
+            self._below = self.validator.action_accuracy() < level
+        if not self._below:
+            return
+        for _ in range(adv.max_inner_steps):
+            out["target_loss"], out["target_acc"] = self.steps.target_and_degrader(
+                self.streams.next_action()
+            )
+
+    def _enter_phase(self, name: str) -> None:
+        if name == "attack":
+            # Fresh attackers: nothing they learnt during the game carries over.
+            self.players.reinitialise_privacy(seed=self.cfg.trainer.seed * 7919 + 10**6)
+
+    def _end_phase(self, name: str) -> None:
+        v = self.validator
+        if name == "pretrain_privacy":
+            self.results["raw"] = v.figures(degrade=False)
+            self.results["identity"] = v.figures(degrade=True)
+            self.results["chance"] = v.chance(self.shapes.num_actions)
+        elif name == "adversarial":
+            self.results["adversarial"] = v.figures(degrade=True)
+        elif name == "attack":
+            self.results["degraded"] = v.figures(degrade=True)
+        elif name == "pretrain_target":
+            self.results["pretrain_target_val_top1"] = v.action_accuracy(degrade=True)
+        if self.chief:
+            self._save_results()
+            self._log_images()
+            for key in ("raw", "adversarial", "degraded"):
+                if key in self.results and name in ("pretrain_privacy", "adversarial", "attack"):
+                    self._log_scalars(f"val_{key}", self.results[key])
+
+    def run_phase(self, name: str) -> None:
+        total = self._phase_length(name)
+        start = int(self.players.phase_step.numpy())
+        bar = _progress(self.cfg.trainer.progress and self.chief, total, start, name)
+        last = {}
+        for step in range(start, total):
+            last = self._check(self._one_step(name, step))
+            self.players.phase_step.assign(step + 1)
+            bar.update(1)
+            bar.set_postfix({k: _short(v) for k, v in last.items()}, refresh=False)
+            if self.chief and (step + 1) % self.cfg.trainer.log_every == 0:
+                self._log_scalars(f"train_{name}", last)
+            if (step + 1) % self.cfg.trainer.checkpoint_every == 0 and step + 1 < total:
+                self._checkpoint()
+        bar.close()
+        self._end_phase(name)
+        # Advance atomically: the next phase starts from a checkpoint at its step 0.
+        self.players.phase.assign_add(1)
+        self.players.phase_step.assign(0)
+        self.streams._counts = [0, 0]
+        self._enter_phase(PHASES[int(self.players.phase.numpy())])
+        self._checkpoint()
+
+    def train(self) -> dict:
+        start = time.time()
+        if self.resumed_from and self.chief:
+            print(
+                f"Resuming from {self.resumed_from} (phase {self.players.phase_name}, "
+                f"step {int(self.players.phase_step.numpy())})",
+                flush=True,
+            )
+        while self.players.phase_name != "done":
+            phase = int(self.players.phase.numpy())
+            self.streams.start_phase(phase, tuple(int(c) for c in self.players.consumed.numpy()))
+            with pipeline.clean_errors():  # too many bad videos: one clear error, not a TF trace
+                self.run_phase(PHASES[phase])
+        self.results["train_seconds_this_process"] = round(time.time() - start, 1)
+        # Non-chief workers keep a scratch copy in their worker dir (lets tests compare them).
+        artifacts.save_degrader(self.out_dir, self.players.degrader, self.cfg)
+        if self.chief:
+            summary = summarize(self.results, self.cfg)
+            with open(os.path.join(self.run_dir, artifacts.SUMMARY_FILE), "w") as f:
+                json.dump(summary, f, indent=2)
+            self.writer.flush()
+            return summary
+        return summarize(self.results, self.cfg)
+
+
+def _model_of(loss_name: str) -> str:
+    if loss_name.startswith(("privacy", "adv")):
+        return "privacy models"
+    if loss_name.startswith("target") or loss_name.startswith("task"):
+        return "target"
+    return "degrader"
+
+
+def _short(value):
+    if isinstance(value, list):
+        return "/".join(f"{v:.3f}" for v in value)
+    return f"{value:.3f}"
+
+
+def _progress(enabled: bool, total: int, initial: int, desc: str):
+    if enabled:
+        from tqdm.auto import tqdm
+
+        return tqdm(
+            total=total, initial=initial, desc=f"{desc:>16}", leave=True, dynamic_ncols=True
+        )
+    return _NoBar()
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, *args, **kwargs):
+        pass
+
+    def close(self):
+        pass
+
+
+def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
+    """The figures the main job prints, with the issue's two criteria evaluated."""
+    out = {
+        "config": cfg.name,
+        "strategy": cfg.adversary.strategy,
+        "M": cfg.adversary.num_models,
+        "R": cfg.adversary.restart_every,
+        "gamma": cfg.adversary.gamma,
+        **results,
+    }
+    if {"raw", "degraded", "chance"} <= results.keys():
+        raw, deg, chance = results["raw"], results["degraded"], results["chance"]
+        out["action_drop_points"] = 100 * (raw["action_top1"] - deg["action_top1"])
+        span = raw["privacy_cmap_worst"] - chance["privacy_cmap_worst"]
+        fell = raw["privacy_cmap_worst"] - deg["privacy_cmap_worst"]
+        out["privacy_fall_fraction"] = fell / span if span > 0 else float("nan")
+        out["criteria"] = {
+            "action_within_5_points": out["action_drop_points"] <= 5.0,
+            "privacy_fell_halfway_to_chance": out["privacy_fall_fraction"] >= 0.5,
+        }
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    """One screen: validation action top-1 and worst-case privacy cMAP, raw vs degraded."""
+    lines = [
+        f"tfprivacy run {summary['config']}: strategy={summary['strategy']} "
+        f"M={summary['M']} R={summary['R']} gamma={summary['gamma']}",
+        f"{'validation':<34}{'action top-1':>14}{'privacy cMAP (worst)':>24}",
+    ]
+    rows = [
+        ("raw clips (pretrained f_T, f_b)", "raw"),
+        ("f_d after identity pretraining", "identity"),
+        ("f_d, game's own f_b", "adversarial"),
+        ("f_d, fresh f_b retrained on f_d", "degraded"),
+        ("chance", "chance"),
+    ]
+    for label, key in rows:
+        if key in summary:
+            r = summary[key]
+            lines.append(f"{label:<34}{r['action_top1']:>14.3f}{r['privacy_cmap_worst']:>24.3f}")
+    if "criteria" in summary:
+        c = summary["criteria"]
+        lines.append(
+            f"action drop: {summary['action_drop_points']:.1f} points (target <= 5: "
+            f"{'yes' if c['action_within_5_points'] else 'NO'}); privacy cMAP fell "
+            f"{100 * summary['privacy_fall_fraction']:.0f}% of the way to chance (target >= 50%: "
+            f"{'yes' if c['privacy_fell_halfway_to_chance'] else 'NO'})"
+        )
+    return "\n".join(lines)
+
+
+def train(cfg: C.ExperimentConfig, strategy=None) -> dict:
+    return Trainer(cfg, strategy).train()
