@@ -116,13 +116,13 @@ class TrainerConfig:
 class EvalConfig:
     """Two-fold evaluation: fresh models trained on f_d's output, and hand-made baselines."""
 
-    target: str = "c3d_wide"
+    target: str = "r2plus1d"
     privacy_panel: tuple[str, ...] = ("plain", "residual", "depthwise", "video")
     # Fresh models' own sizes: independent of ModelConfig so baseline results (cached) depend
     # only on the data and eval configs.
     target_width: int = 8
     privacy_width: int = 8
-    epochs: int = 8
+    epochs: int = 12
     batch_size: int = 16
     learning_rate: float = 1e-3
     # Train clips drawn per train video by the training pipeline (random temporal crops).
