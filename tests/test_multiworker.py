@@ -7,28 +7,15 @@ import socket
 import subprocess
 import sys
 
-import h5py
 import numpy as np
 import tensorflow as tf
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from subprocess_util import ROOT, read_weights
 
 
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def read_weights(path):
-    out = {}
-    with h5py.File(path) as f:
-        f.visititems(
-            lambda name, obj: (
-                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-        )
-    return out
 
 
 class MultiWorkerTest(tf.test.TestCase):

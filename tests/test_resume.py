@@ -8,11 +8,9 @@ import subprocess
 import sys
 import time
 
-import h5py
 import numpy as np
 import tensorflow as tf
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from subprocess_util import ROOT, read_weights
 
 
 def command(run_dir):
@@ -27,17 +25,6 @@ def command(run_dir):
         "--R=3",
         "--set=adversary.restart_steps=1",
     ]
-
-
-def read_weights(path):
-    out = {}
-    with h5py.File(path) as f:
-        f.visititems(
-            lambda name, obj: (
-                out.__setitem__(name, obj[()]) if isinstance(obj, h5py.Dataset) else None
-            )
-        )
-    return out
 
 
 def checkpoints(run_dir):

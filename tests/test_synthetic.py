@@ -262,5 +262,30 @@ class GenerateTest(tf.test.TestCase):
             self.assertEqual(json.load(f)["variant"], "cross")
 
 
+class ConcurrentGenerationTest(tf.test.TestCase):
+    def test_processes_sharing_a_cache_take_turns(self):
+        # Two processes (e.g. two multi-worker workers) ask for the same missing benchmark at
+        # once: one generates, the other waits and reuses it; neither sees a half-written dir.
+        import subprocess
+        import sys
+
+        root = os.path.join(self.get_temp_dir(), "shared")
+        code = (
+            "import dataclasses, sys; from tfprivacy import config as C; "
+            "from tfprivacy.data import synthetic; "
+            f"cfg = C.SyntheticConfig(**{dataclasses.asdict(TINY)!r}); "
+            "synthetic.ensure_benchmark(cfg, sys.argv[1]); "
+            "print(len(synthetic.load_split(sys.argv[1]).train))"
+        )
+        procs = [
+            subprocess.Popen([sys.executable, "-c", code, root], stdout=subprocess.PIPE, text=True)
+            for _ in range(2)
+        ]
+        outputs = [p.communicate(timeout=300)[0].strip() for p in procs]
+        self.assertEqual([p.returncode for p in procs], [0, 0])
+        self.assertEqual(outputs[0], outputs[1])
+        self.assertGreater(int(outputs[0]), 0)
+
+
 if __name__ == "__main__":
     tf.test.main()

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import colorsys
 import dataclasses
+import fcntl
 import json
 import math
 import os
@@ -845,6 +846,16 @@ def ensure_benchmark(cfg: C.SyntheticConfig, root: str, cross: bool = False) -> 
     subdirectories are removed and everything is regenerated. Only those subdirectories are
     touched, so pointing `root` at a directory holding other files loses nothing else.
     """
+    root = os.path.normpath(root)
+    os.makedirs(os.path.dirname(root) or ".", exist_ok=True)
+    # Processes sharing a cache (multi-worker runs, parallel tests) take turns: the first
+    # generates, the others wait here and then reuse its complete output.
+    with open(root + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _ensure_locked(cfg, root, cross)
+
+
+def _ensure_locked(cfg: C.SyntheticConfig, root: str, cross: bool) -> str:
     meta_path = os.path.join(root, META_FILE)
     if os.path.exists(meta_path):
         meta = _read_meta(root)

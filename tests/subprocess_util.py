@@ -1,0 +1,20 @@
+"""Helpers shared by the tests that run the trainer as separate processes."""
+
+import os
+
+import h5py
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def read_weights(path: str) -> dict:
+    """Every dataset of a Keras .weights.h5 file, by its path inside the file."""
+    out = {}
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            out[name] = obj[()]
+
+    with h5py.File(path) as f:
+        f.visititems(visit)
+    return out
