@@ -8,6 +8,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from configs import get_config
+from tfprivacy import config as C
 from tfprivacy.train import artifacts
 from tfprivacy.train.loop import NonFiniteLossError, Trainer, format_summary
 
@@ -68,6 +69,12 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
         reader = tf.train.load_checkpoint(latest)
         self.assertEqual(reader.get_tensor("phase/.ATTRIBUTES/VARIABLE_VALUE"), 1)
         self.assertEqual(reader.get_tensor("phase_step/.ATTRIBUTES/VARIABLE_VALUE"), 0)
+
+    def test_resuming_under_another_config_fails_clearly(self):
+        run_dir = os.path.join(self.get_temp_dir(), "other_config")
+        Trainer(tiny(run_dir)).train()
+        with self.assertRaisesRegex(C.ConfigError, r"adversary.gamma: 1.0 -> 2.0"):
+            Trainer(tiny(run_dir, "adversary.gamma=2.0"))
 
     def test_non_finite_weights_are_never_checkpointed(self):
         # The degrader's output clip hides NaN weights from its loss: the weight check at

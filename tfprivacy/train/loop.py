@@ -46,6 +46,7 @@ class Trainer:
         self.chief = is_chief()
         self.out_dir = worker_dir(self.run_dir)
         os.makedirs(self.out_dir, exist_ok=True)
+        self._check_same_config()
         self.sources = build_sources(cfg.data)
         t, s = cfg.data.clip_length, cfg.data.frame_size
         p = len(privacy_frame_indices(t, cfg.adversary.privacy_frames))
@@ -76,6 +77,26 @@ class Trainer:
         self.writer = (
             tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
         )
+
+    def _check_same_config(self) -> None:
+        """A run dir holding a checkpoint resumes only under the config that wrote it."""
+        ckpt_dir = os.path.join(self.out_dir, artifacts.CHECKPOINT_DIR)
+        saved_path = os.path.join(self.run_dir, artifacts.CONFIG_FILE)
+        if not (tf.train.latest_checkpoint(ckpt_dir) and os.path.exists(saved_path)):
+            return
+        saved = _flatten(C.to_dict(C.load(saved_path)))
+        now = _flatten(C.to_dict(self.cfg))
+        diffs = [
+            f"{k}: {saved.get(k)!r} -> {now.get(k)!r}"
+            for k in sorted(now)
+            if saved.get(k) != now.get(k)
+        ]
+        if diffs:
+            raise C.ConfigError(
+                f"{self.run_dir} holds a checkpoint of a run with another config "
+                f"({'; '.join(diffs[:5])}); rerun with the same flags to resume, or give a new "
+                "--run_dir"
+            )
 
     def _privacy_is_video(self) -> bool:
         return self.sources.joint or self.sources.privacy_images is None
@@ -287,6 +308,16 @@ class Trainer:
             self.writer.flush()
             return summary
         return summarize(self.results, self.cfg)
+
+
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
+    return out
 
 
 def _model_of(loss_name: str) -> str:
