@@ -1,6 +1,7 @@
 """Helpers shared by the tests that run the trainer as separate processes."""
 
 import os
+import sys
 
 import h5py
 
@@ -18,3 +19,16 @@ def read_weights(path: str) -> dict:
     with h5py.File(path) as f:
         f.visititems(visit)
     return out
+
+
+def trainer_command(run_dir: str, *flags: str) -> list[str]:
+    """`python -m trainers.adversarial` on the tiny benchmark, training only, plus `flags`."""
+    return [
+        sys.executable,
+        "-m",
+        "trainers.adversarial",
+        "--config=benchmark_tiny",
+        f"--run_dir={run_dir}",
+        "--evaluate=false",
+        *flags,
+    ]

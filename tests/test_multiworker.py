@@ -5,11 +5,10 @@ import json
 import os
 import socket
 import subprocess
-import sys
 
 import numpy as np
 import tensorflow as tf
-from subprocess_util import ROOT, read_weights
+from subprocess_util import ROOT, read_weights, trainer_command
 
 
 def free_port():
@@ -31,17 +30,9 @@ class MultiWorkerTest(tf.test.TestCase):
             env["CUDA_VISIBLE_DEVICES"] = ""
             procs.append(
                 subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "trainers.adversarial",
-                        "--config=benchmark_tiny",
-                        f"--run_dir={run_dir}",
-                        "--evaluate=false",
-                        "--distribution=multi_worker",
-                        "--strategy=grl",
-                        "--steps=3",
-                    ],
+                    trainer_command(
+                        run_dir, "--distribution=multi_worker", "--strategy=grl", "--steps=3"
+                    ),
                     cwd=ROOT,
                     env=env,
                     stdout=subprocess.PIPE,

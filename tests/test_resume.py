@@ -5,26 +5,15 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 import tensorflow as tf
-from subprocess_util import ROOT, read_weights
+from subprocess_util import ROOT, read_weights, trainer_command
 
 
 def command(run_dir):
-    return [
-        sys.executable,
-        "-m",
-        "trainers.adversarial",
-        "--config=benchmark_tiny",
-        f"--run_dir={run_dir}",
-        "--evaluate=false",
-        "--steps=6",
-        "--R=3",
-        "--set=adversary.restart_steps=1",
-    ]
+    return trainer_command(run_dir, "--steps=6", "--R=3", "--set=adversary.restart_steps=1")
 
 
 def checkpoints(run_dir):
