@@ -3,10 +3,10 @@
   python -m benchmarks.latency_bench                      # the README table
   python -m benchmarks.latency_bench --ablation           # which layer makes int8 slow
   python -m benchmarks.latency_bench --probe              # which single ops XNNPACK takes
-  python -m benchmarks.latency_bench --proposal           # D's light vs a no-full-res prototype
 
-Table: full and light degraders (benchmark config: width 16, 3 res blocks; weights random, which
-does not change the latency of a dense network), 112x112 and 224x224, the LiteRT interpreter with
+Table: full and light degraders (the default config's width and residual blocks unless --width /
+--blocks; --run RUN_DIR times that run's trained f_d instead: weights do not change the latency of
+a dense network, but they do set int8's ranges), 112x112 and 224x224, the LiteRT interpreter with
 num_threads=1 (XNNPACK is applied by default), median of --runs invokes after --warmup.
 The float SavedModel reference runs the same Keras model through tf.saved_model load with TF's
 intra- and inter-op pools set to one thread.
@@ -105,19 +105,40 @@ def _calibration(size: int, n: int = 8):
     return np.random.default_rng(1).random((n, size, size, 3), dtype=np.float32)
 
 
-def _model_cfg(variant: str, width: int, blocks: int):
+def _model_cfg(variant: str, width: int | None, blocks: int | None):
     from configs.experiments import get_config
 
     cfg = get_config("benchmark").model
     cfg.degrader = variant
-    cfg.degrader_width = width
-    cfg.degrader_res_blocks = blocks
+    if width is not None:
+        cfg.degrader_width = width
+    if blocks is not None:
+        cfg.degrader_res_blocks = blocks
     return cfg
+
+
+def _table_models(args, size: int):
+    """(row name, Keras f_d with static size, calibration frames) for each table row."""
+    from tfprivacy.models import build_degrader
+
+    if not args.run:
+        for variant in args.variants:
+            cfg = _model_cfg(variant, args.width, args.blocks)
+            name = f"{variant} (w{cfg.degrader_width}, untrained)"
+            yield name, build_degrader(cfg, frame_size=size), _calibration(size)
+        return
+    from serving.tflite import representative_frames_from_pipeline
+    from tfprivacy.train.artifacts import load_degrader
+
+    for run in args.run:
+        model, cfg = load_degrader(run, frame_size=size)
+        frames = representative_frames_from_pipeline(cfg.data, 64, size)
+        name = f"{cfg.model.degrader} (w{cfg.model.degrader_width}, {os.path.basename(run)})"
+        yield name, model, frames
 
 
 def table(args) -> None:
     from serving.tflite import convert
-    from tfprivacy.models import build_degrader
 
     print(f"load average: {os.getloadavg()[0]:.2f}  runs={args.runs} warmup={args.warmup}")
     print(
@@ -125,11 +146,10 @@ def table(args) -> None:
         "int8 fps | float32 KB | int8 KB |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    for variant in args.variants:
-        for size in args.sizes:
-            model = build_degrader(_model_cfg(variant, args.width, args.blocks), frame_size=size)
+    for size in args.sizes:
+        for name, model, calibration in _table_models(args, size):
             f32 = convert(model, size, "float32")
-            q8 = convert(model, size, "int8", _calibration(size))
+            q8 = convert(model, size, "int8", calibration)
             saved = time_savedmodel(model, size, args.runs, args.warmup)
             # float and int8 side by side, interleaved, so machine noise hits both alike.
             tf32, tq8 = [], []
@@ -138,7 +158,7 @@ def table(args) -> None:
                 tq8.append(time_tflite(q8, args.runs, args.warmup))
             tf32, tq8 = min(tf32), min(tq8)
             print(
-                f"| {variant} | {size} | {saved:.1f} | {tf32:.1f} | {tq8:.1f} | "
+                f"| {name} | {size} | {saved:.1f} | {tf32:.1f} | {tq8:.1f} | "
                 f"{1000 / tq8:.0f} | {len(f32) / 1024:.0f} | {len(q8) / 1024:.0f} |",
                 flush=True,
             )
@@ -241,64 +261,6 @@ def ablation(args) -> None:
         D._Builder = original
 
 
-def proposed_light(size: int, w: int = 8):
-    """A prototype camera degrader with no convolution at full resolution (for --proposal).
-
-    Stride-2 stem conv, depthwise-separable body at 1/2 and 1/4 resolution, and a pixel-shuffle
-    head (conv to 12 channels at 1/2 resolution + depth-to-space) producing a full-resolution
-    delta, then D's residual output clip(x + delta). The full-resolution 3-channel convolutions
-    are the layers where int8 loses to float on this CPU (README_EDGE.md).
-    """
-    import keras
-    import tensorflow as tf
-
-    L = keras.layers
-
-    class DepthToSpace(L.Layer):
-        def call(self, x):
-            return tf.nn.depth_to_space(x, 2)
-
-    def sep(x, f, s=1, act=True):
-        x = L.DepthwiseConv2D(3, strides=s, padding="same", use_bias=False)(x)
-        x = L.Conv2D(f, 1)(x)
-        return L.ReLU()(x) if act else x
-
-    frames = keras.Input((size, size, 3), batch_size=1)
-    x = L.ReLU()(L.Conv2D(2 * w, 3, strides=2, padding="same")(frames))
-    x = sep(x, 4 * w, 2)
-    y = sep(sep(x, 4 * w), 4 * w, act=False)
-    x = L.Add()([x, y])
-    x = sep(L.UpSampling2D(2)(x), 2 * w)
-    delta = DepthToSpace()(L.Conv2D(12, 3, padding="same")(x))
-    out = L.ReLU(max_value=1.0)(L.Add()([frames, delta]))
-    return keras.Model(frames, out)
-
-
-def proposal(args) -> None:
-    from serving.tflite import convert
-    from tfprivacy.models import build_degrader
-
-    print(f"load average: {os.getloadavg()[0]:.2f}")
-    print("| degrader | size | TFLite float32 ms | TFLite int8 ms | int8 fps |")
-    print("|---|---|---|---|---|")
-    for size in args.sizes:
-        models = {
-            "light (D)": build_degrader(_model_cfg("light", args.width, args.blocks), size),
-            "proposed light (no full-res conv)": proposed_light(size, max(args.width // 2, 2)),
-        }
-        for name, model in models.items():
-            f32 = convert(model, size, "float32")
-            q8 = convert(model, size, "int8", _calibration(size))
-            tf32, tq8 = [], []
-            for _ in range(3):
-                tf32.append(time_tflite(f32, args.runs, args.warmup))
-                tq8.append(time_tflite(q8, args.runs, args.warmup))
-            print(
-                f"| {name} | {size} | {min(tf32):.1f} | {min(tq8):.1f} | {1000 / min(tq8):.0f} |",
-                flush=True,
-            )
-
-
 def probe(args) -> None:
     """One layer per model at [1,56,56,32]: does XNNPACK take it in float and in int8?"""
     import keras
@@ -360,21 +322,19 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--ablation", action="store_true")
     parser.add_argument("--probe", action="store_true")
-    parser.add_argument("--proposal", action="store_true")
     parser.add_argument("--variants", nargs="+", default=["full", "light"])
+    parser.add_argument("--run", nargs="*", default=None, help="trained run dirs to time")
     parser.add_argument("--ablation_variant", default="full")
     parser.add_argument("--only", nargs="*", default=None, help="ablation rows as norm/up")
     parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
-    parser.add_argument("--width", type=int, default=16)
-    parser.add_argument("--blocks", type=int, default=3)
+    parser.add_argument("--width", type=int, default=None, help="default: the config's")
+    parser.add_argument("--blocks", type=int, default=None, help="default: the config's")
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
     args = parser.parse_args(argv)
     _tf_one_thread()
     if args.probe:
         probe(args)
-    elif args.proposal:
-        proposal(args)
     elif args.ablation:
         ablation(args)
     else:

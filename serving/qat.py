@@ -56,12 +56,66 @@ def copy_weights(source, twin) -> None:
         d.set_weights(values)
 
 
-def quantize(twin):
-    """tfmot's default 8-bit QAT wrapper around the twin."""
+def _pass_through_config():
+    """A tfmot QuantizeConfig for weightless data-movement layers (DepthToSpace).
+
+    Nothing to fake-quantize: the layer moves values without changing them, so its output
+    keeps its input's quantization (TFLite's int8 DEPTH_TO_SPACE requires exactly that).
+    """
     import tensorflow_model_optimization as tfmot
 
+    class PassThroughQuantizeConfig(tfmot.quantization.keras.QuantizeConfig):
+        def get_weights_and_quantizers(self, layer):
+            return []
+
+        def get_activations_and_quantizers(self, layer):
+            return []
+
+        def set_quantize_weights(self, layer, quantize_weights):
+            pass
+
+        def set_quantize_activations(self, layer, quantize_activations):
+            pass
+
+        def get_output_quantizers(self, layer):
+            return []
+
+        def get_config(self):
+            return {}
+
+    return PassThroughQuantizeConfig
+
+
+def quantize(twin):
+    """tfmot's default 8-bit QAT wrapper around the twin (weights preserved).
+
+    Layers outside tfmot's registry that only move data (the light degrader's DepthToSpace)
+    are annotated with a pass-through config; everything else gets the default scheme.
+    """
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    from tfprivacy.models.degrader import depth_to_space_layer
+
+    qk = tfmot.quantization.keras
+    d2s = depth_to_space_layer(tf_keras.layers)
+    config_cls = _pass_through_config()
     try:
-        return tfmot.quantization.keras.quantize_model(twin)
+        if not any(isinstance(layer, d2s) for layer in twin.layers):
+            return qk.quantize_model(twin)
+
+        def annotate(layer):
+            fresh = layer.__class__.from_config(layer.get_config())
+            if isinstance(layer, d2s):
+                return qk.quantize_annotate_layer(fresh, config_cls())
+            return fresh
+
+        # quantize_model annotates every other layer with the default scheme; clone_model
+        # builds fresh layers, so the weights are copied over before applying.
+        annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
+        annotated.set_weights(twin.get_weights())
+        with qk.quantize_scope({"DepthToSpace": d2s, "PassThroughQuantizeConfig": config_cls}):
+            return qk.quantize_model(annotated)
     except (RuntimeError, ValueError) as err:
         # e.g. GroupNormalization (instance norm) is not in tfmot's default registry.
         raise QATError(f"tfmot cannot quantize {twin.name!r}: {err}") from err
@@ -98,10 +152,10 @@ def calibrate_ranges(qat_model, twin, frames) -> int:
         lo, hi = ranges[key]
         for v in layer.non_trainable_weights:
             name = v.name.split("/")[-1].split(":")[0]
-            if name.endswith("_min") and not name.startswith("kernel"):
+            if name.endswith("_min") and "kernel" not in name:
                 v.assign(lo)
                 count += 1
-            elif name.endswith("_max") and not name.startswith("kernel"):
+            elif name.endswith("_max") and "kernel" not in name:
                 v.assign(hi)
     return count
 

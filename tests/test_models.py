@@ -52,6 +52,35 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(tuple(free.output_shape), (None, None, None, 3))
         self.assertEqual(free(tf.zeros([1, 16, 24, 3])).shape, (1, 16, 24, 3))
 
+    def test_light_runs_no_convolution_at_full_resolution(self):
+        # The camera design: every conv sees at most half the frame's side (README, latency).
+        degrader = models.build_degrader(_tiny("light"), frame_size=32)
+        convs = [
+            layer
+            for layer in degrader.layers
+            if type(layer).__name__ in ("Conv2D", "DepthwiseConv2D")
+        ]
+        self.assertNotEmpty(convs)
+        for layer in convs:
+            self.assertLessEqual(layer.output.shape[1], 16, layer.name)
+        free = models.build_degrader(_tiny("light"), frame_size=None)
+        self.assertEqual(tuple(free.output_shape), (None, None, None, 3))
+        self.assertEqual(free(tf.zeros([1, 16, 24, 3])).shape, (1, 16, 24, 3))
+
+    def test_depth_to_space_layer_is_pixel_shuffle(self):
+        import tf_keras
+
+        x = tf.reshape(tf.range(2 * 3 * 12, dtype=tf.float32), (1, 2, 3, 12))
+        for layers in (keras.layers, tf_keras.layers):
+            layer = models.degrader.depth_to_space_layer(layers)(2)
+            y = layer(x)
+            self.assertEqual(y.shape, (1, 4, 6, 3))
+            # Sub-pixel (i, j) of input pixel (h, w) lands at (2h + i, 2w + j).
+            self.assertAllEqual(y[0, 2 * 1 + 1, 2 * 2 + 0], x[0, 1, 2, 6:9])
+        layer = models.degrader.depth_to_space_layer(keras.layers)(2, name="d2s")
+        restored = keras.layers.deserialize(keras.layers.serialize(layer))
+        self.assertEqual((restored.block_size, restored.name), (2, "d2s"))
+
     def test_bad_arguments_are_named(self):
         with self.assertRaisesRegex(ValueError, "multiple of 4"):
             models.build_degrader(_tiny(), frame_size=30)
@@ -70,6 +99,7 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
             "ReLU",
             "Add",
             "UpSampling2D",
+            "DepthToSpace",  # weightless; serving.qat gives it a pass-through quantize config
         }
         self.assertIn(models.DEGRADER_NORM, ("none", "batch"))
         for variant in models.DEGRADER_VARIANTS:

@@ -3,6 +3,7 @@
 import keras
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import qat, tflite
@@ -11,9 +12,10 @@ from tfprivacy.models import build_degrader
 SIZE = 32
 
 
-def _trained_like_degrader(norm=None, seed=0):
+def _trained_like_degrader(norm=None, seed=0, variant="full"):
     keras.utils.set_random_seed(seed)
     cfg = get_config("benchmark_tiny").model
+    cfg.degrader = variant
     model = build_degrader(cfg, frame_size=SIZE, norm=norm)
     # Give the zero-initialised last conv (identity f_d) some weights, as training would.
     rng = np.random.default_rng(seed)
@@ -39,7 +41,7 @@ class TwinTest(tf.test.TestCase):
 
     def test_mismatched_twin_is_named(self):
         model, cfg = _trained_like_degrader()
-        cfg.degrader = "light"
+        cfg.degrader = "light"  # a twin of another variant
         twin = qat.build_twin(cfg, SIZE)
         with self.assertRaisesRegex(qat.QATError, "does not line up"):
             qat.copy_weights(model, twin)
@@ -50,9 +52,11 @@ class TwinTest(tf.test.TestCase):
             qat.qat_finetune(model, cfg, np.zeros((2, 16, 16, 3), np.float32), SIZE, steps=1)
 
 
-class QatTest(tf.test.TestCase):
-    def test_finetune_reduces_loss_and_converts_to_int8(self):
-        model, cfg = _trained_like_degrader()
+class QatTest(tf.test.TestCase, parameterized.TestCase):
+    # "light" has a DepthToSpace layer outside tfmot's registry (a pass-through config).
+    @parameterized.parameters("full", "light")
+    def test_finetune_reduces_loss_and_converts_to_int8(self, variant):
+        model, cfg = _trained_like_degrader(variant=variant)
         frames = _frames(16)
         qat_model, history = qat.qat_finetune(
             model, cfg, frames, SIZE, steps=12, batch_size=4, learning_rate=1e-3

@@ -3,8 +3,13 @@
 Two variants share one interface:
 - "full": Johnson et al.'s style-transfer net (9x9 conv, two stride-2 convs, residual blocks,
   two upsampling stages, 9x9 conv to 3 channels), width and block count from the config.
-- "light": a camera-cheap variant (5x5 convs, half width, one residual block, depthwise-separable
-  convolutions in the downsampled part).
+- "light": the camera degrader. No convolution runs at full resolution: a stride-2 stem conv,
+  depthwise-separable convolutions at 1/4 resolution (the config's residual blocks), one
+  upsampling to 1/2 resolution, and a pixel-shuffle head (a conv to 3 * 2 * 2 channels at 1/2
+  resolution, then depth-to-space) that produces a full-resolution delta. The full-resolution
+  3-channel convolutions are the layers where int8 TFLite loses to float on x86 CPUs
+  (README, "Why int8 can be slower"); without them int8 and float32 both run at more than
+  300 frames/s at 224x224 on one thread (benchmarks/latency_bench.py).
 
 Deployment choices (DESIGN.md section 6):
 - Normalisation is selectable. The project default is "none": it folds into nothing because there
@@ -77,7 +82,7 @@ def build_degrader(
     if variant == "full":
         delta = b.full_body(frames, width, blocks)
     else:
-        delta = b.light_body(frames, max(width // 2, 2))
+        delta = b.light_body(frames, width, blocks)
     # Residual output in float32 even under mixed precision: x + delta, clipped to [0, 1].
     out = km.layers.Add(dtype="float32", name="residual_add")([frames, delta])
     out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
@@ -146,17 +151,56 @@ class _Builder:
         x = self.conv(self.up(x), w, 3)
         return self.conv(x, 3, 9, act=False, zero=True)
 
-    def light_body(self, x, w):
-        x = self.conv(x, w, 5)
-        x = self.sepconv(x, 2 * w, strides=2)
-        x = self.sepconv(x, 4 * w, strides=2)
-        y = self.sepconv(x, 4 * w)
-        y = self.sepconv(y, 4 * w, act=False)
-        y = self._norm(y)
-        x = self.L.Add(name=self._name("res_add"))([x, y])
-        x = self.sepconv(self.up(x), 2 * w)
-        x = self.sepconv(self.up(x), w)
-        return self.conv(x, 3, 5, act=False, zero=True)
+    def light_body(self, x, w, blocks):
+        x = self.conv(x, 2 * w, 3, strides=2)  # 1/2 resolution from the first layer on
+        x = self.sepconv(x, 4 * w, strides=2)  # 1/4
+        for _ in range(blocks):
+            y = self.sepconv(x, 4 * w)
+            y = self.sepconv(y, 4 * w, act=False)
+            y = self._norm(y)
+            x = self.L.Add(name=self._name("res_add"))([x, y])
+        x = self.sepconv(self.up(x), 2 * w)  # 1/2
+        # Pixel shuffle: 12 channels at 1/2 resolution are the 2x2 sub-pixels of a
+        # full-resolution 3-channel delta (zero at initialisation, like the full head).
+        x = self.conv(x, 3 * 4, 3, act=False, zero=True)
+        return depth_to_space_layer(self.L)(2, name=self._name("depth_to_space"))(x)
+
+
+_DEPTH_TO_SPACE: dict = {}
+
+
+def depth_to_space_layer(layers):
+    """The DepthToSpace layer class for `layers` (keras.layers or tf_keras.layers).
+
+    Neither Keras has one; this wraps tf.nn.depth_to_space (TFLite DEPTH_TO_SPACE, which
+    XNNPACK runs in float and int8). It has no weights, so the tf_keras twin lines up, and
+    serving.qat gives it a quantize config that passes its input's quantization through.
+    """
+    if layers in _DEPTH_TO_SPACE:
+        return _DEPTH_TO_SPACE[layers]
+
+    class DepthToSpace(layers.Layer):
+        def __init__(self, block_size: int = 2, **kwargs):
+            super().__init__(**kwargs)
+            self.block_size = int(block_size)
+
+        def call(self, x):
+            import tensorflow as tf
+
+            return tf.nn.depth_to_space(x, self.block_size)
+
+        def compute_output_shape(self, input_shape):
+            b, h, w, c = tuple(input_shape)
+            k = self.block_size
+            return (b, h and h * k, w and w * k, c // (k * k))
+
+        def get_config(self):
+            return {**super().get_config(), "block_size": self.block_size}
+
+    if layers is keras.layers:
+        DepthToSpace = keras.saving.register_keras_serializable("tfprivacy")(DepthToSpace)
+    _DEPTH_TO_SPACE[layers] = DepthToSpace
+    return DepthToSpace
 
 
 def degrade_clips(degrader, clips, training: bool):
