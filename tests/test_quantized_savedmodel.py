@@ -5,6 +5,7 @@ import os
 import keras
 import numpy as np
 import tensorflow as tf
+from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import export as E
@@ -13,9 +14,11 @@ from serving import signatures as S
 from tfprivacy.models import build_degrader
 
 
-def _degrader(name):
+def _degrader(name, variant="full"):
     keras.utils.set_random_seed(0)
-    model = build_degrader(get_config(name).model)
+    cfg = get_config(name).model
+    cfg.degrader = variant
+    model = build_degrader(cfg)
     rng = np.random.default_rng(0)
     for w in model.weights:  # the zero last conv (identity f_d) would hide the dequantization
         if "kernel" in w.path and not np.any(w.numpy()):
@@ -38,24 +41,29 @@ class QuantizePerChannelTest(tf.test.TestCase):
         self.assertAllEqual(scale, np.ones((1, 2)))
 
 
-class ExportQuantizedTest(tf.test.TestCase):
-    def test_same_signature_close_output_and_small_variables(self):
-        model = _degrader("benchmark")  # width 16, 3 res blocks: the project default size
+class ExportQuantizedTest(tf.test.TestCase, parameterized.TestCase):
+    @parameterized.parameters("full", "light")
+    def test_same_signature_close_output_and_small_variables(self, variant):
+        model = _degrader("benchmark", variant)  # the project's default width and blocks
         base = self.get_temp_dir()
         float_dir = E.export_degrader(model, base)
         quant_dir = Q.export_quantized(model, base)
         self.assertEqual(os.path.basename(os.path.dirname(quant_dir)), "degrader_int8")
         ratio = Q.variables_bytes(quant_dir) / Q.variables_bytes(float_dir)
         self.assertLess(ratio, 0.30)
-        # No float kernel leaked into the checkpoint: every stored kernel is int8.
+        # No float kernel leaked into the checkpoint: every stored kernel is int8, and the
+        # float32 values are the biases plus one scale per kernel channel.
         reader = tf.train.load_checkpoint(os.path.join(quant_dir, "variables", "variables"))
         dtypes = reader.get_variable_to_dtype_map()
-        big_float = [
-            k
-            for k, shape in reader.get_variable_to_shape_map().items()
-            if dtypes[k] == tf.float32 and int(np.prod(shape)) > 256
-        ]
-        self.assertEqual(big_float, [])
+        stored = {tf.int8: 0, tf.float32: 0}
+        for k, shape in reader.get_variable_to_shape_map().items():
+            if dtypes[k] in stored:
+                stored[dtypes[k]] += int(np.prod(shape))
+        kernels = [w for w in model.weights if len(w.shape) >= 2]
+        small = sum(int(np.prod(w.shape)) for w in model.weights if len(w.shape) < 2)
+        channels = sum(int(w.shape[2] if "depthwise" in w.path else w.shape[-1]) for w in kernels)
+        self.assertEqual(stored[tf.int8], sum(int(np.prod(w.shape)) for w in kernels))
+        self.assertEqual(stored[tf.float32], small + channels)
 
         sig_f = tf.saved_model.load(float_dir).signatures[S.SIGNATURE_KEY]
         sig_q = tf.saved_model.load(quant_dir).signatures[S.SIGNATURE_KEY]
