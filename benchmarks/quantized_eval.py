@@ -3,6 +3,7 @@ through the two-fold protocol, side by side in one run, on the same sampled clip
 
     python -m benchmarks.quantized_eval --run RUN_DIR [--quants float32,float16,dynamic,int8]
         [--qat_steps 200] [--savedmodel] [--seeds 3] [--out RUN_DIR/quantized_eval.json]
+    python -m benchmarks.quantized_eval --run RUN_DIR --replot   # redraw the .png from the JSON
 
 Per artifact: bytes (the .tflite file; the variables/ folder for SavedModels), PSNR of its
 output against the float Keras f_d on test frames, the fraction of uint8 output values that
@@ -43,6 +44,7 @@ flags.DEFINE_integer("qat_steps", 0, "Also evaluate a QAT int8 model fine-tuned 
 flags.DEFINE_bool("savedmodel", False, "Also evaluate the int8-variable SavedModel.")
 flags.DEFINE_integer("seeds", 3, "Fresh-model seeds (paired across artifacts).")
 flags.DEFINE_string("out", None, "JSON results; default RUN_DIR/quantized_eval.json.")
+flags.DEFINE_bool("replot", False, "Only redraw the plot from an existing --out JSON.")
 
 BAR_POINTS = 1.0
 # Two-sided 95% Student t quantiles by degrees of freedom (seeds - 1).
@@ -200,6 +202,45 @@ def print_table(rows: list[dict], seeds: int) -> None:
         )
 
 
+def plot_differences(rows: list[dict], path: str, title: str = "") -> str:
+    """Forest plot: per artifact, the paired difference to float with its 95% interval
+    (retrained fresh models, dot and bar) and the float-trained models' difference (cross),
+    for action top-1 and worst-case cMAP; the shaded band is the +-1 point bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in rows if "d_top1" in r]
+    fig, axes = plt.subplots(1, 2, figsize=(9, 0.5 * len(rows) + 1.6), dpi=120, sharey=True)
+    ys = np.arange(len(rows))[::-1]
+    for ax, key, label in zip(
+        axes,
+        ("top1", "cmap"),
+        ("Δ action top-1 (points)", "Δ worst-case cMAP (points)"),
+        strict=True,
+    ):
+        ax.axvspan(-BAR_POINTS, BAR_POINTS, color="tab:green", alpha=0.15, label="±1 point")
+        ax.axvline(0, color="grey", lw=1)
+        for y, r in zip(ys, rows, strict=True):
+            d = r[f"d_{key}"]
+            if d["ci95"] is not None:
+                ax.plot(d["ci95"], [y, y], color="tab:blue", lw=2)
+            ax.plot(d["mean"], y, "o", color="tab:blue")
+            ax.plot(r[f"transfer_d_{key}"]["mean"], y, "x", color="tab:red", markersize=8)
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3, axis="x")
+    axes[0].set_yticks(ys, [r["artifact"] for r in rows])
+    axes[0].plot([], [], "o-", color="tab:blue", label="retrained fresh models (95% CI)")
+    axes[0].plot([], [], "x", color="tab:red", label="float-trained models")
+    axes[0].legend(loc="lower left", fontsize=7)
+    fig.suptitle(title or "Quantized f_d vs float (paired by seed)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
 def _artifacts(model, cfg, size, representative, tmp):
     """name -> (degrade_fn, bytes); float Keras first."""
     from serving import qat, tflite
@@ -250,6 +291,14 @@ def main(argv):
     from tfprivacy.eval import protocol
     from tfprivacy.train import artifacts
 
+    out = FLAGS.out or os.path.join(FLAGS.run, "quantized_eval.json")
+    plot_path = os.path.splitext(out)[0] + ".png"
+    title = f"Quantized f_d vs float: {os.path.basename(os.path.normpath(FLAGS.run))}"
+    if FLAGS.replot:
+        with open(out) as f:
+            saved = json.load(f)
+        print(f"wrote {plot_differences(saved['rows'], plot_path, title)}")
+        return
     start = time.perf_counter()
     cfg = artifacts.load_config(FLAGS.run)
     size = cfg.data.frame_size
@@ -268,12 +317,12 @@ def main(argv):
         results = evaluate_artifacts(fns, splits, cfg, FLAGS.seeds, "keras float")
     rows = summarize(results, "keras float", psnrs)
     print_table(rows, FLAGS.seeds)
-    out = FLAGS.out or os.path.join(FLAGS.run, "quantized_eval.json")
+    plot_differences(rows, plot_path, title)
     with open(out, "w") as f:
         json.dump(
             {"run": FLAGS.run, "seeds": FLAGS.seeds, "rows": rows, "results": results}, f, indent=1
         )
-    print(f"wrote {out}; total {time.perf_counter() - start:.0f}s")
+    print(f"wrote {out} and {plot_path}; total {time.perf_counter() - start:.0f}s")
 
 
 if __name__ == "__main__":

@@ -80,6 +80,9 @@ class EvaluateArtifactsTest(tf.test.TestCase):
         self.assertIn("transfer_d_cmap", rows[2])
         self.assertNotIn("d_top1", rows[0])
         Q.print_table(rows, 1)  # formats every row kind without error
+        path = Q.plot_differences(rows, self.get_temp_dir() + "/diff.png")
+        with open(path, "rb") as f:
+            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
 
 
 if __name__ == "__main__":
