@@ -124,8 +124,8 @@ def export_function(model):
     """x -> model(x, training=False), with f_d's output clip lowered the int8-friendly way.
 
     Keras' ReLU(max_value=1) lowers to MINIMUM then RELU; in int8 that RELU does not fuse and
-    runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (README_EDGE.md). The same clip
-    written relu-then-minimum fuses the RELU into the preceding ADD and leaves one MINIMUM:
+    runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (README, "Why int8 was
+    slower"). The same clip written relu-then-minimum fuses the RELU into the preceding ADD and leaves one MINIMUM:
     identical values, no measurable cost in float or int8.
     """
     clip = _unit_clip_layer(model)
