@@ -125,8 +125,8 @@ def export_function(model):
 
     Keras' ReLU(max_value=1) lowers to MINIMUM then RELU; in int8 that RELU does not fuse and
     runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (README, "Why int8 was
-    slower"). The same clip written relu-then-minimum fuses the RELU into the preceding ADD and leaves one MINIMUM:
-    identical values, no measurable cost in float or int8.
+    slower"). The same clip written relu-then-minimum fuses the RELU into the preceding ADD
+    and leaves one MINIMUM: identical values, no measurable cost in float or int8.
     """
     clip = _unit_clip_layer(model)
     if clip is None:
