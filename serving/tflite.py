@@ -111,11 +111,16 @@ def convert(
 
 
 def _unit_clip_layer(model):
-    """The model's last layer when it is ReLU(max_value=1) (f_d's output clip), else None."""
+    """The model's last layer when it is ReLU(max_value=1) (f_d's output clip), else None.
+
+    A tfmot QAT model wraps it (QuantizeWrapperV2.layer); the wrapper is what is returned, so
+    that the body ends at its input.
+    """
     last = model.layers[-1]
-    if type(last).__name__ != "ReLU":
+    inner = getattr(last, "layer", last)
+    if type(inner).__name__ != "ReLU":
         return None
-    cfg = last.get_config()
+    cfg = inner.get_config()
     plain = not cfg.get("negative_slope") and not cfg.get("threshold")
     return last if plain and cfg.get("max_value") is not None and cfg["max_value"] == 1.0 else None
 

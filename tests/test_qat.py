@@ -69,6 +69,11 @@ class QatTest(tf.test.TestCase, parameterized.TestCase):
         test = _frames(4, seed=5)
         reference = model(test, training=False).numpy()
         self.assertGreater(tflite.psnr(reference, runner(test)), 25.0)
+        # The QAT wrapper around the output clip is unwrapped at export like the float model's:
+        # relu-then-minimum, the RELU fused into the residual ADD (no standalone int8 RELU).
+        ops = [o["op_name"] for o in runner.interpreter._get_ops_details()]
+        self.assertEqual(ops.count("MINIMUM"), 1)
+        self.assertNotIn("RELU", ops)
 
 
 if __name__ == "__main__":
