@@ -127,9 +127,9 @@ class EvalConfig:
     learning_rate: float = 1e-3
     # "constant": Adam at learning_rate throughout. "cosine": decays to 0 over the epochs.
     # Measured on raw benchmark clips (r2plus1d, 12 epochs, seeds 0 / 1): cosine halved the
-    # effect of a 1-LSB input perturbation (-1.9 / +0.6 points vs -3.8 / -4.4) but gave weaker
-    # attackers (58.8 / 68.8 top-1 vs 66.9 / 75.0); a privacy evaluation wants the strongest
-    # attacker it can train, so the default stays constant.
+    # effect of adding 1/255 to 5% of the pixels (-1.9 / +0.6 points vs -3.8 / -4.4), but
+    # gave weaker attackers (58.8 / 68.8 top-1 vs 66.9 / 75.0); a privacy evaluation wants the
+    # strongest attacker it can train, so the default stays constant.
     lr_schedule: str = "constant"
     # Train clips drawn per train video by the training pipeline (random temporal crops).
     train_clips_per_video: int = 1
