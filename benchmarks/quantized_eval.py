@@ -98,9 +98,7 @@ def _figures(result: dict) -> tuple[list[float], list[float]]:
 
 def changed_fraction(a, b) -> float:
     """Fraction of uint8 values that differ between two degraded EvalSplits."""
-    pairs = [(a.action_train[0], b.action_train[0]), (a.action_test[0], b.action_test[0])]
-    if not a.shared:
-        pairs += [(a.privacy_train[0], b.privacy_train[0]), (a.privacy_test[0], b.privacy_test[0])]
+    pairs = list(zip(a.distinct_arrays(), b.distinct_arrays(), strict=True))
     diff = sum(int(np.count_nonzero(x != y)) for x, y in pairs)
     return diff / sum(x.size for x, _ in pairs)
 

@@ -100,16 +100,14 @@ def quantize(twin):
     qk = tfmot.quantization.keras
     d2s = depth_to_space_layer(tf_keras.layers)
     config_cls = _pass_through_config()
+
+    def annotate(layer):
+        fresh = layer.__class__.from_config(layer.get_config())
+        if isinstance(layer, d2s):
+            return qk.quantize_annotate_layer(fresh, config_cls())
+        return fresh
+
     try:
-        if not any(isinstance(layer, d2s) for layer in twin.layers):
-            return qk.quantize_model(twin)
-
-        def annotate(layer):
-            fresh = layer.__class__.from_config(layer.get_config())
-            if isinstance(layer, d2s):
-                return qk.quantize_annotate_layer(fresh, config_cls())
-            return fresh
-
         # quantize_model annotates every other layer with the default scheme; clone_model
         # builds fresh layers, so the weights are copied over before applying.
         annotated = tf_keras.models.clone_model(twin, clone_function=annotate)

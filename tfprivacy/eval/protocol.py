@@ -58,6 +58,13 @@ class EvalSplits:
     def clip_shape(self) -> tuple[int, ...]:
         return tuple(self.action_train[0].shape[1:])
 
+    def distinct_arrays(self) -> list[np.ndarray]:
+        """The frame arrays a degrader must process: the privacy ones only when not shared."""
+        arrays = [self.action_train[0], self.action_test[0]]
+        if not self.shared:
+            arrays += [self.privacy_train[0], self.privacy_test[0]]
+        return arrays
+
     def chance(self) -> dict:
         """Action: 1 / classes. cMAP: the mean test prevalence (the AP of a random scorer)."""
         return {
@@ -176,9 +183,7 @@ def degrade_splits(
     degrade_fn: DegradeFn, splits: EvalSplits, progress: bool = False, desc: str = "degrade"
 ) -> EvalSplits:
     """Runs degrade_fn once over every distinct array of the splits."""
-    arrays = [splits.action_train[0], splits.action_test[0]]
-    if not splits.shared:
-        arrays += [splits.privacy_train[0], splits.privacy_test[0]]
+    arrays = splits.distinct_arrays()
     total = sum(int(np.prod(a.shape[:-3])) for a in arrays)
     bar = _tqdm(total=total, desc=desc, unit="frame", disable=not progress)
     out = [degrade_array(degrade_fn, a, progress=bar) for a in arrays]
