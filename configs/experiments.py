@@ -29,7 +29,12 @@ def benchmark_tiny() -> C.ExperimentConfig:
     """Tiny shapes for tests: a few seconds per phase on one CPU core."""
     cfg = C.ExperimentConfig(name="benchmark_tiny")
     cfg.data.synthetic = C.SyntheticConfig(
-        num_videos=48, frames_per_video=8, frame_size=32, num_images=32, seed=0
+        num_videos=48,
+        frames_per_video=8,
+        frame_size=32,
+        num_images=32,
+        seed=0,
+        extra_test_videos=0,
     )
     cfg.data = dataclasses.replace(
         cfg.data, frame_size=32, clip_length=4, batch_size=4, shuffle_buffer=32
@@ -51,7 +56,9 @@ def benchmark_tiny() -> C.ExperimentConfig:
     cfg.adversary = dataclasses.replace(
         cfg.adversary, restart_steps=2, max_inner_steps=2, threshold_check_every=2
     )
-    cfg.eval = dataclasses.replace(cfg.eval, epochs=1)
+    cfg.eval = dataclasses.replace(
+        cfg.eval, target_epochs=1, privacy_epochs=1, pretrain_epochs=1, finetune_epochs=1, seeds=1
+    )
     return cfg
 
 
@@ -82,7 +89,7 @@ def hmdb51_pahmdb51() -> C.ExperimentConfig:
         val_batches=50,
     )
     cfg.adversary = dataclasses.replace(cfg.adversary, num_models=4, restart_every=1000)
-    cfg.eval = dataclasses.replace(cfg.eval, epochs=30)
+    cfg.eval = dataclasses.replace(cfg.eval, target_epochs=30, privacy_epochs=10)
     return cfg
 
 

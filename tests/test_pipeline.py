@@ -180,6 +180,28 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
             "a different seed gave the same batches",
         )
 
+    def test_spread_indices_cover_the_video(self):
+        # N=16, T=8: stride 2, starts 0 and 1: together every frame once.
+        self.assertAllEqual(
+            pipeline.spread_frame_indices(16, 8, 2),
+            [[0, 2, 4, 6, 8, 10, 12, 14], [1, 3, 5, 7, 9, 11, 13, 15]],
+        )
+        # N=40, T=8: stride 5, 5 starts spread as 0, 2, 4.
+        self.assertAllEqual(pipeline.spread_frame_indices(40, 8, 3)[:, 0], [0, 2, 4])
+        # More clips than starts wrap around; one clip starts at 0.
+        self.assertAllEqual(pipeline.spread_frame_indices(16, 8, 3)[:, 0], [0, 1, 0])
+        self.assertAllEqual(pipeline.spread_frame_indices(8, 4, 1), [[0, 2, 4, 6]])
+
+    def test_several_eval_clips_per_video_with_their_labels(self):
+        ds = pipeline.video_dataset(self.records[:1], _cfg(), False, clips_per_video=2)
+        clips, actions, labels = pipeline.materialize(ds)
+        # Video 0 has 8 frames, T=4 at stride 2: frames 0, 2, 4, 6 and 1, 3, 5, 7.
+        self.assertAllEqual(_frame_ids(clips), [[0, 2, 4, 6], [1, 3, 5, 7]])
+        self.assertAllEqual(_label_ids(labels), [[0, 2, 4, 6], [1, 3, 5, 7]])
+        self.assertAllEqual(actions, [0, 0])
+        with self.assertRaisesRegex(ValueError, "clips_per_video"):
+            pipeline.video_dataset(self.records, _cfg(), False, clips_per_video=0)
+
     def test_label_rows_padded_or_truncated(self):
         short = VideoRecord(self.records[0].path, 0, 8, self.records[0].frame_labels[:3])
         long = VideoRecord(self.records[1].path, 1, 4, np.stack([_bits(k) for k in range(9)]))

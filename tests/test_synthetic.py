@@ -15,7 +15,13 @@ from tfprivacy.data import synthetic, video_io
 from tfprivacy.data.records import ATTRIBUTE_VALUES, PRIVACY_ATTRIBUTES, DataError
 
 TINY = C.SyntheticConfig(
-    num_videos=16, frames_per_video=8, frame_size=32, num_images=8, seed=0, num_actions=8
+    num_videos=16,
+    frames_per_video=8,
+    frame_size=32,
+    num_images=8,
+    seed=0,
+    num_actions=8,
+    extra_test_videos=0,
 )
 
 

@@ -186,6 +186,26 @@ def train_frame_indices(num_frames, clip_length: int, seed) -> tf.Tensor:
     return (start + tf.range(clip_length, dtype=tf.int32) * stride) % n
 
 
+def spread_frame_indices(num_frames, clip_length: int, num_clips: int) -> tf.Tensor:
+    """[num_clips, T] indices: clips at the training stride, starts spread evenly over the video.
+
+    With N=16, T=8 (stride 2, starts 0..1) two clips take frames 0, 2, .., 14 and 1, 3, .., 15:
+    together every frame once. The evaluation's training clips: deterministic, and covering
+    the video rather than one random crop of it.
+    """
+    n = tf.cast(num_frames, tf.int32)
+    stride = tf.maximum(1, n // clip_length)
+    span = (clip_length - 1) * stride + 1
+    num_starts = tf.maximum(tf.where(span <= n, n - span + 1, n), 1)
+    k = tf.range(num_clips, dtype=tf.int32)
+    starts = (k * (num_starts - 1)) // max(num_clips - 1, 1) if num_clips > 1 else k * 0
+    if num_clips > 1:
+        # Fewer starts than clips: wrap around so extra clips take the next offsets.
+        starts = tf.where(num_starts >= num_clips, starts, k % num_starts)
+    steps = tf.range(clip_length, dtype=tf.int32) * stride
+    return (starts[:, None] + steps[None, :]) % n
+
+
 def _random_crop_resize(frames: tf.Tensor, frame_size: int, seed) -> tf.Tensor:
     """Crops one random square of side in [0.9, 1] * S (same for every frame), resizes to S."""
     seeds = tf.random.experimental.stateless_split(seed, 3)
@@ -328,14 +348,18 @@ def video_dataset(
     drop_remainder: bool | None = None,
     with_privacy: bool = True,
     tracker: BadVideoTracker | None = None,
+    clips_per_video: int = 1,
 ) -> tf.data.Dataset:
     """(clip float32 [B,T,S,S,3] in [0,1], action int32 [B][, privacy float32 [B,T,5]]).
 
     Privacy labels are yielded when `with_privacy` and the records carry frame_labels.
     Training: seeded shuffle, random temporal start, scale-jitter crop, no flips (they would
     swap walk_left/walk_right), repeat forever, full batches. Eval: evenly spaced frames, whole
-    frame, one deterministic pass, last partial batch kept.
+    frame, one deterministic pass, last partial batch kept; with clips_per_video k > 1, k clips
+    per video at spread starts (spread_frame_indices), in record order.
     """
+    if clips_per_video < 1:
+        raise ValueError(f"video_dataset: clips_per_video must be >= 1, got {clips_per_video}")
     records = list(records)
     if not records:
         raise DataError("video_dataset: no records")
@@ -368,6 +392,15 @@ def video_dataset(
             return clip, action, tf.gather(labels, idx)
 
         ds = _seeded(ds, seed).map(sample, num_parallel_calls=tf.data.AUTOTUNE)
+    elif clips_per_video > 1:
+
+        def sample_many(frames, labels, action):
+            idx = spread_frame_indices(tf.shape(frames)[0], length, clips_per_video)
+            clips = process_clip(tf.gather(frames, idx), size)
+            actions = tf.fill([clips_per_video], action)
+            return tf.data.Dataset.from_tensor_slices((clips, actions, tf.gather(labels, idx)))
+
+        ds = ds.flat_map(sample_many)
     else:
 
         def sample(frames, labels, action):

@@ -680,6 +680,8 @@ def _check(cfg: C.SyntheticConfig) -> None:
             f"synthetic.frame_size={cfg.frame_size} (>= 16) / frames_per_video="
             f"{cfg.frames_per_video} (>= 1) out of range"
         )
+    if cfg.extra_test_videos < 0:
+        raise DataError(f"synthetic.extra_test_videos={cfg.extra_test_videos}: must be >= 0")
     if not 0.0 <= cfg.test_fraction < 1.0:
         raise DataError(f"synthetic.test_fraction={cfg.test_fraction}: must be in [0, 1)")
 
@@ -701,6 +703,9 @@ def _assignments(cfg: C.SyntheticConfig, stream: int) -> list[tuple[int, int, bo
         num_test = int(round(len(indices) * cfg.test_fraction))
         test = set(rng.choice(indices, size=num_test, replace=False).tolist())
         out.extend((i, action, i in test) for i in indices)
+    # Extra test videos come after num_videos, so the first num_videos keep their split.
+    first = cfg.num_videos
+    out.extend((i, i % cfg.num_actions, True) for i in range(first, first + cfg.extra_test_videos))
     return sorted(out)
 
 
@@ -906,7 +911,9 @@ def main(argv: list[str] | None = None) -> None:
     fv = _parse(argv if argv is not None else sys.argv)
     cfg = C.SyntheticConfig()
     if fv.tiny:
-        cfg = C.SyntheticConfig(num_videos=48, frames_per_video=8, frame_size=32, num_images=32)
+        cfg = C.SyntheticConfig(
+            num_videos=48, frames_per_video=8, frame_size=32, num_images=32, extra_test_videos=0
+        )
     if fv.num_videos is not None:
         cfg = dataclasses.replace(cfg, num_videos=fv.num_videos)
     if fv.seed is not None:
