@@ -141,6 +141,20 @@ class ClassifierTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(logits.shape, (3, 7))
         self.assertEqual(logits.dtype, tf.float32)
 
+    def test_diff3d_sees_motion_only(self):
+        from tfprivacy.models.target import FrameDifference
+
+        clips = np.arange(2 * 3 * 2 * 2 * 3, dtype=np.float32).reshape(2, 3, 2, 2, 3)
+        diff = FrameDifference()(clips)
+        self.assertAllClose(diff, clips[:, 1:] - clips[:, :-1])
+        self.assertAllEqual(FrameDifference()(clips[:, :1]), np.zeros_like(clips[:, :1]))
+        # A static clip (any scene, any brightness) gives the same logits as a black one.
+        model = models.build_target("diff3d", 4, CLIP, width=4)
+        frame = np.random.default_rng(0).random((1, 1, *CLIP[1:])).astype(np.float32)
+        static = np.repeat(frame, CLIP[0], axis=1)
+        black = np.zeros_like(static)
+        self.assertAllClose(model(static, training=False), model(black, training=False))
+
     @parameterized.parameters(*models.PRIVACY_ARCHS)
     def test_privacy_shapes(self, arch):
         model = models.build_privacy(arch, 5, CLIP, width=4)
