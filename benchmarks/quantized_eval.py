@@ -11,12 +11,12 @@ differ from float's, and action top-1 / worst-case cMAP of fresh models trained 
 (mean and std over seeds).
 
 The comparison with float is paired: for each seed, the artifact's fresh models start from the
-same initial weights and see the same clips in the same order as float's, so the per-seed
-difference removes the seed-to-seed spread (measured: 8 points of action top-1 between two
-seeds on raw clips). What remains is the fresh models' sensitivity to their inputs; the table
-gives the mean difference, its standard error and a verdict on the issue's bar (within 1 point
-of float on both figures): "yes" when the whole 95% interval lies within +-1, "no" when it lies
-outside, "undecided" when the interval straddles the bar (more --seeds narrow it).
+same initial weights and see the same clips in the same order as float's, and the bootstrap
+over test videos and seeds (tfprivacy.eval.intervals) draws the same test videos and seeds for
+both, so each replicate's difference is paired. The table gives the mean difference, its 95%
+interval and a verdict on the issue's bar (within 1 point of float on both figures): "yes" when
+the whole interval lies within +-1, "no" when it lies outside, "undecided" when the interval
+straddles the bar (more --seeds or test videos narrow it).
 An artifact whose uint8 output equals float's everywhere reuses float's per-seed results: the
 fresh models are deterministic, so retraining them would print the same figures.
 
@@ -67,13 +67,33 @@ def paired_difference(values, reference, bar: float = BAR_POINTS) -> dict:
     se = float(d.std(ddof=1) / math.sqrt(len(d)))
     half = _T95.get(len(d) - 1, 1.96) * se
     lo, hi = mean - half, mean + half
+    return {"mean": mean, "se": se, "ci95": [lo, hi], "verdict": _verdict(lo, hi, bar)}
+
+
+def _verdict(lo: float, hi: float, bar: float) -> str:
+    """ "yes" if [lo, hi] lies within [-bar, bar], "no" if wholly outside, else "undecided"."""
     if -bar <= lo and hi <= bar:
-        verdict = "yes"
-    elif hi < -bar or lo > bar:
-        verdict = "no"
-    else:
-        verdict = "undecided"
-    return {"mean": mean, "se": se, "ci95": [lo, hi], "verdict": verdict}
+        return "yes"
+    if hi < -bar or lo > bar:
+        return "no"
+    return "undecided"
+
+
+def bootstrap_difference(values, reference, bar: float = BAR_POINTS) -> dict:
+    """The paired difference of two replicate arrays (points, same draws), with a verdict.
+
+    Same keys as paired_difference; "se" is the standard deviation of the replicates.
+    """
+    from tfprivacy.eval import intervals
+
+    d = np.asarray(values, np.float64) - np.asarray(reference, np.float64)
+    lo, hi = intervals.interval(d, 0.95)
+    return {
+        "mean": float(d.mean()),
+        "se": float(d.std()),
+        "ci95": [lo, hi],
+        "verdict": _verdict(lo, hi, bar),
+    }
 
 
 def combined_verdict(*verdicts: str) -> str:
@@ -113,24 +133,31 @@ def evaluate_artifacts(fns: dict, splits, cfg, seeds, reference: str, log=print)
     from tfprivacy.eval import protocol
 
     seed_list = protocol.resolve_seeds(seeds)
+    pretrained = protocol.PretrainedWeights()
     degraded = {name: protocol.degrade_splits(fn, splits) for name, (fn, _) in fns.items()}
     others = {name: d for name, d in degraded.items() if name != reference}
-    out = {}
+    out, full = {}, {}  # full: per-seed results with per-item predictions
     for name in [reference, *others]:
         t0 = time.perf_counter()
         changed = changed_fraction(degraded[name], degraded[reference])
         if name != reference and changed == 0.0:
-            per_seed = out[reference]["report"]["per_seed"]
+            per_seed = full[reference]
             log(f"{name}: uint8 output identical to {reference}: its results are reused")
         else:
             transfer = others if name == reference else None
             per_seed = [
-                protocol.evaluate_seed(degraded[name], cfg, s, transfer=transfer) for s in seed_list
+                protocol.evaluate_seed(
+                    degraded[name], cfg, s, transfer=transfer, raw=splits, pretrained=pretrained
+                )
+                for s in seed_list
             ]
+        full[name] = per_seed
+        report = protocol.aggregate(per_seed, splits, cfg.eval)
         out[name] = {
             "bytes": fns[name][1],
             "changed": changed,
-            "report": protocol.aggregate(per_seed),
+            "report": report,
+            "replicates": report.pop("replicates", None),
             "seconds": time.perf_counter() - t0,
         }
         log(f"{name}: done in {out[name]['seconds']:.0f}s")
@@ -166,9 +193,16 @@ def summarize(results: dict, reference: str, psnrs: dict) -> list[dict]:
             "top1": [float(np.mean(acc)), float(np.std(acc))],
             "cmap": [float(np.mean(cmap)), float(np.std(cmap))],
         }
-        if name != reference:
+        reps, ref_reps = r.get("replicates"), results[reference].get("replicates")
+        if name != reference and reps is not None and ref_reps is not None:
+            row["d_top1"] = bootstrap_difference(100 * reps["action"], 100 * ref_reps["action"])
+            row["d_cmap"] = bootstrap_difference(
+                100 * reps["worst_cmap"], 100 * ref_reps["worst_cmap"]
+            )
+        elif name != reference:
             row["d_top1"] = paired_difference(acc, ref_acc)
             row["d_cmap"] = paired_difference(cmap, ref_cmap)
+        if name != reference:
             t_acc, t_cmap = _transfer_figures(results[reference]["report"], name)
             row["transfer_d_top1"] = paired_difference(t_acc, ref_acc)
             row["transfer_d_cmap"] = paired_difference(t_cmap, ref_cmap)
@@ -314,6 +348,8 @@ def main(argv):
         }
         results = evaluate_artifacts(fns, splits, cfg, FLAGS.seeds, "keras float")
     rows = summarize(results, "keras float", psnrs)
+    for r in results.values():
+        r.pop("replicates", None)  # numpy arrays: summarised in rows, not written
     print_table(rows, FLAGS.seeds)
     plot_differences(rows, plot_path, title)
     with open(out, "w") as f:

@@ -21,11 +21,12 @@ class EvaluateTest(tf.test.TestCase):
                 f"data.data_dir={os.path.join(tmp, 'data')}",
                 f"eval.cache_dir={os.path.join(tmp, 'cache')}",
                 "eval.privacy_panel=plain,video",
+                "eval.finetune_panel=plain",
                 "eval.target_width=4",
                 "eval.privacy_width=4",
                 "eval.batch_size=8",
                 "eval.train_clips_per_video=1",
-                "eval.epochs=1",
+                "eval.bootstrap=50",
             ],
         )
 
@@ -46,7 +47,11 @@ class EvaluateTest(tf.test.TestCase):
         self.assertEqual(saved["seeds"], [0])
         learned = saved["results"]["learned"]
         self.assertEqual(learned["kind"], "learned")
-        self.assertEqual(set(learned["panel"]), {"plain", "video"})
+        self.assertEqual(set(learned["panel"]), {"plain", "video", "plain_ft"})
+        self.assertIn("ci", learned["action_top1"])
+        self.assertIn("feature_probe", learned)
+        self.assertNotIn("replicates", learned)
+        self.assertEqual({c["other"] for c in saved["comparisons"]}, {"raw", "down4"})
         self.assertAllClose(saved["chance"]["action_top1"], 1 / cfg.data.synthetic.num_actions)
         self.assertEqual(out["results"]["raw"]["cached_seeds"], [])
 
@@ -64,8 +69,8 @@ class EvaluateTest(tf.test.TestCase):
         cfg = self._cfg(tmp)
         run = os.path.join(tmp, "with_cfg")
         artifacts.save_degrader(run, build_degrader(cfg.model), cfg)
-        resolved = evaluate_lib.resolve_config(run, None, ["eval.epochs=3"])
-        self.assertEqual(resolved.eval.epochs, 3)
+        resolved = evaluate_lib.resolve_config(run, None, ["eval.target_epochs=3"])
+        self.assertEqual(resolved.eval.target_epochs, 3)
         self.assertEqual(resolved.eval.privacy_panel, ("plain", "video"))
         empty = os.path.join(tmp, "empty")
         with self.assertRaisesRegex(C.ConfigError, "--config NAME"):

@@ -10,15 +10,21 @@ from configs.experiments import get_config
 from tfprivacy.eval import baselines, protocol
 
 
-def _cfg(panel=("plain", "video")):
+def _cfg(panel=("plain", "video"), finetune=()):
     cfg = get_config("benchmark_tiny")
     cfg.eval = dataclasses.replace(
         cfg.eval,
         privacy_panel=panel,
+        finetune_panel=finetune,
         target_width=4,
         privacy_width=4,
-        epochs=1,
+        target_epochs=1,
+        privacy_epochs=1,
+        pretrain_epochs=1,
+        finetune_epochs=1,
         batch_size=4,
+        privacy_batch_size=8,
+        bootstrap=50,
     )
     return cfg
 
@@ -90,9 +96,11 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(chance["cmap"], splits.privacy_test[1].mean())
 
     def test_panel_drops_video_on_images(self):
-        cfg = _cfg(("plain", "residual", "depthwise", "video"))
-        self.assertEqual(protocol.panel_archs(cfg, True), ["plain", "residual", "depthwise"])
-        self.assertLen(protocol.panel_archs(cfg, False), 4)
+        cfg = _cfg(("plain", "residual", "depthwise", "video"), finetune=("plain",))
+        self.assertEqual(
+            protocol.panel_archs(cfg, True), ["plain", "residual", "depthwise", "plain_ft"]
+        )
+        self.assertLen(protocol.panel_archs(cfg, False), 5)
 
     def test_aggregate_worst_case_per_seed(self):
         def priv(cmap):
@@ -135,6 +143,13 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         worst = max(r["panel"], key=lambda a: r["panel"][a]["cmap"]["mean"])
         self.assertAllClose(r["worst_case"]["cmap"]["mean"], r["panel"][worst]["cmap"]["mean"])
         self.assertIn(0, cache.data)
+        # Intervals over test items and seeds bracket the point estimates; per-item
+        # predictions stay in the cache, not in the aggregated result.
+        for stat in (r["action_top1"], r["worst_case"]["cmap"], r["feature_probe"]["cmap"]):
+            lo, hi = stat["ci"]
+            self.assertLessEqual(lo, hi)
+        self.assertNotIn("correct", r["per_seed"][0]["target"])
+        self.assertLen(cache.data[0]["target"]["correct"], 8)
 
         def fail(frames):
             raise AssertionError("a fully cached degrader must not be run")
@@ -181,6 +196,44 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
             arrays.append(protocol.materialize_splits(sources, cfg).action_train[0])
         self.assertAllEqual(arrays[0], arrays[1])
 
+    def test_finetuned_attacker_pretrains_on_raw_once(self):
+        cfg = _cfg(("plain",), finetune=("plain",))
+        splits = _splits()
+        store = protocol.PretrainedWeights(self.get_temp_dir())
+        r = protocol.evaluate_seed(splits, cfg, 0, raw=splits, pretrained=store)
+        self.assertIn("plain_ft", r["panel"])
+        key = protocol._pretrained_key(cfg, 0, "plain")
+        self.assertIn(key, store._memory)
+        protocol.PretrainedWeights._memory.clear()  # a new process: the file remains
+        calls = []
+        orig = protocol._fit
+        try:
+            protocol._fit = lambda *a, **k: calls.append(a[5]) or orig(*a, **k)
+            again = protocol.train_privacy("plain_ft", splits, cfg, 0, raw=splits, pretrained=store)
+        finally:
+            protocol._fit = orig
+        # Only the fine-tuning ran (finetune_epochs), not the raw pretraining.
+        self.assertEqual(calls, [cfg.eval.finetune_epochs])
+        self.assertEqual(again["cmap"], r["panel"]["plain_ft"]["cmap"])
+
+    def test_finetuned_attacker_needs_raw_splits(self):
+        cfg = _cfg(("plain",), finetune=("plain",))
+        with self.assertRaisesRegex(ValueError, "raw splits"):
+            protocol.train_privacy("plain_ft", _splits(), cfg, 0)
+
+    def test_frame_attackers_train_on_single_frames_with_their_labels(self):
+        splits = _splits()
+        frame_labels = np.zeros((8, 4, 5), np.float32)
+        frame_labels[:, 2] = 1.0  # present only in frame 2 of each clip
+        splits = dataclasses.replace(splits, privacy_train_frame_labels=frame_labels)
+        x, y = protocol._frame_training_set(splits, 0)
+        self.assertEqual(x.shape, (32, 32, 32, 3))
+        self.assertAllEqual(y.reshape(8, 4, 5)[:, 2], np.ones((8, 5)))
+        self.assertEqual(y.sum(), 8 * 5)
+        x2, y2 = protocol._frame_training_set(splits, 2)  # frames 0 and 3
+        self.assertEqual(x2.shape[0], 16)
+        self.assertEqual(y2.sum(), 0)
+
     def test_evaluate_degrader_images_skip_video_model(self):
         r = protocol.evaluate_degrader(lambda f: f, _splits(images=True), _cfg(), 1)
         self.assertEqual(list(r["panel"]), ["plain"])
@@ -196,13 +249,18 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         labels[:, 0] = (np.arange(n) // 2) % 2
         labels[:, 1:] = rng.random((n, 4)) < 0.5
         clips = np.zeros((n, 4, 32, 32, 3), np.uint8)
-        clips[...] = (40 + 160 * actions)[:, None, None, None, None]
+        # Action 1 flickers between frames, action 0 is still: motion, which every target
+        # (the frame-difference one too) sees.
+        flicker = actions[:, None] * (np.arange(4)[None, :] % 2)
+        clips[...] = (40 + 160 * flicker)[:, :, None, None, None]
         clips[..., 0] = np.where(labels[:, 0, None, None, None] > 0, 255, 0)
         splits = protocol.EvalSplits(
             (clips, actions), (clips, actions), (clips, labels), (clips, labels), 2, shared=True
         )
         cfg = _cfg(("plain",))
-        cfg.eval = dataclasses.replace(cfg.eval, epochs=8, learning_rate=1e-2)
+        cfg.eval = dataclasses.replace(
+            cfg.eval, target_epochs=8, privacy_epochs=8, learning_rate=1e-2
+        )
         r = protocol.evaluate_degrader(lambda f: f, splits, cfg, 1)
         self.assertGreater(r["action_top1"]["mean"], 0.9)
         self.assertGreater(r["worst_case"]["ap"]["skin_color"]["mean"], 0.9)

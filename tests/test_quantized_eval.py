@@ -13,7 +13,13 @@ from tfprivacy.eval import protocol
 def _cfg():
     cfg = get_config("benchmark_tiny")
     cfg.eval = dataclasses.replace(
-        cfg.eval, privacy_panel=("plain",), target_width=4, privacy_width=4, epochs=1, batch_size=4
+        cfg.eval,
+        privacy_panel=("plain",),
+        finetune_panel=(),
+        target_width=4,
+        privacy_width=4,
+        batch_size=4,
+        bootstrap=50,
     )
     return cfg
 

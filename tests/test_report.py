@@ -38,7 +38,7 @@ def _report():
         "experiment": "unit",
         "run_dir": "/tmp/x",
         "seeds": [0],
-        "eval": {"target": "c3d_wide", "privacy_panel": ["plain", "video"], "epochs": 2},
+        "eval": {"target": "c3d_wide", "privacy_panel": ["plain", "video"], "target_epochs": 2},
         "chance": {"action_top1": 0.125, "cmap": 0.5},
         "results": {
             "learned": _result("learned", 0.8, {"plain": 0.55, "video": 0.6}),
@@ -52,8 +52,8 @@ def _report():
 class ReportTest(tf.test.TestCase):
     def test_markdown_tables(self):
         md = report.markdown(_report())
-        self.assertIn("| learned | 80.0 | 60.0 | 30.0 | video |", md)
-        self.assertIn("| raw | 90.0 | 90.0 | 45.0 | plain |", md)
+        self.assertIn("| learned | 80.0 | 60.0 | - | 30.0 | video |", md)
+        self.assertIn("| raw | 90.0 | 90.0 | - | 45.0 | plain |", md)
         self.assertIn("| degrader | plain | video |", md)
         self.assertIn("| down4 | 70.0 | 65.0 |", md)
         self.assertIn("Chance: action top-1 12.5, cMAP 50.0", md)
@@ -61,6 +61,26 @@ class ReportTest(tf.test.TestCase):
     def test_mean_std_shown_with_several_seeds(self):
         self.assertEqual(report._fmt(_stat(0.5, 0.7)), "60.0 ± 10.0")
         self.assertEqual(report._fmt(_stat(0.5)), "50.0")
+
+    def test_interval_shown_when_present(self):
+        stat = {**_stat(0.5, 0.7), "ci": [0.55, 0.66]}
+        self.assertEqual(report._fmt(stat), "60.0 [55.0, 66.0]")
+
+    def test_paired_comparisons_table(self):
+        r = _report()
+        d = {"mean": -0.02, "ci": [-0.05, 0.01], "sign": 0}
+        r["comparisons"] = [
+            {
+                "reference": "learned",
+                "other": "raw",
+                "action_top1": d,
+                "worst_cmap": d,
+                "verdict": "undecided",
+            }
+        ]
+        md = report.markdown(r)
+        self.assertIn("## Paired comparisons with learned", md)
+        self.assertIn("| raw | -2.0 [-5.0, +1.0] | -2.0 [-5.0, +1.0] | undecided |", md)
 
     def test_write_report_files(self):
         run = self.get_temp_dir()

@@ -36,7 +36,7 @@ def main(argv):
         run_dir=FLAGS.run_dir,
         distribution=FLAGS.distribution,
     )
-    adversarial_lib.run(cfg, evaluate=FLAGS.evaluate)
+    adversarial_lib.run(cfg, evaluate=FLAGS.evaluate, deterministic_eval=True)
 
 
 if __name__ == "__main__":

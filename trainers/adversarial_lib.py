@@ -45,8 +45,12 @@ def quiet_logs() -> None:
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
-def run(cfg: C.ExperimentConfig, evaluate: bool = True) -> dict:
-    """Trains (resuming if the run dir has a checkpoint), prints the summary, then evaluates."""
+def run(cfg: C.ExperimentConfig, evaluate: bool = True, deterministic_eval: bool = False) -> dict:
+    """Trains (resuming if the run dir has a checkpoint), prints the summary, then evaluates.
+
+    deterministic_eval: switch TF to deterministic kernels before the evaluation (process-wide
+    and one-way, so the command line asks for it, not callers that go on in-process).
+    """
     from tfprivacy.train.distribute import make_strategy
 
     # A multi-worker strategy must exist before any other TF op of the process.
@@ -64,6 +68,10 @@ def run(cfg: C.ExperimentConfig, evaluate: bool = True) -> dict:
     if evaluate and trainer.chief:
         from tfprivacy.eval.evaluate_lib import run_evaluation
 
+        if deterministic_eval:
+            from tfprivacy.eval.protocol import enable_determinism
+
+            enable_determinism()
         run_evaluation(
             cfg.trainer.run_dir, baselines=None, seeds=cfg.eval.seeds, progress=cfg.trainer.progress
         )

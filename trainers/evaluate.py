@@ -7,7 +7,7 @@ Without a trained f_d in --run, give --config (and --set) for a baselines-only r
 
 from absl import app, flags
 
-from tfprivacy.eval import evaluate_lib
+from tfprivacy.eval import evaluate_lib, protocol
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -25,7 +25,7 @@ flags.DEFINE_string(
 flags.DEFINE_integer("seeds", None, "Seeds of the fresh models (mean and std); default eval.seeds.")
 flags.DEFINE_string("config", None, "Named experiment, used when --run has no config.json.")
 flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable), e.g. eval.epochs=10."
+    "set", [], "Config override part.field=value (repeatable), e.g. eval.target_epochs=10."
 )
 flags.DEFINE_bool("progress", True, "Progress bars and timing lines.")
 flags.DEFINE_bool("cache", True, "Reuse cached baseline results.")
@@ -34,6 +34,7 @@ flags.DEFINE_bool("cache", True, "Reuse cached baseline results.")
 def main(argv):
     del argv
     cfg = evaluate_lib.resolve_config(FLAGS.run, FLAGS.config, FLAGS.set)
+    protocol.enable_determinism()  # the same seed gives the same figures whatever the load
     evaluate_lib.run_evaluation(
         FLAGS.run,
         baselines=FLAGS.baselines,

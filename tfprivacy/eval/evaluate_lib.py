@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfprivacy import config as C
 from tfprivacy.eval import baselines as B
-from tfprivacy.eval import cache, protocol, report
+from tfprivacy.eval import cache, intervals, protocol, report
 from tfprivacy.version import __version__
 
 LEARNED = "learned"
@@ -57,6 +57,46 @@ def _frame_columns(splits, fns: dict) -> dict[str, np.ndarray]:
     clips = splits.action_test[0][:_FRAME_SAMPLES]
     raw = clips[:, clips.shape[1] // 2]
     return {name: protocol.degrade_array(fn, raw) for name, fn in fns.items()}
+
+
+def _pct(stat: dict) -> str:
+    text = f"{100 * stat['mean']:.1f}"
+    if "ci" in stat:
+        lo, hi = stat["ci"]
+        text += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
+    return text
+
+
+def headline(r: dict) -> str:
+    """One line: action top-1, worst-case cMAP and the feature probe, with their intervals."""
+    text = (
+        f"action top-1 {_pct(r['action_top1'])}, worst-case cMAP {_pct(r['worst_case']['cmap'])}"
+        f" ({'/'.join(sorted(set(r['worst_case']['models'])))})"
+    )
+    if "feature_probe" in r:
+        text += f", feature probe cMAP {_pct(r['feature_probe']['cmap'])}"
+    return text
+
+
+def compare(results: dict, confidence: float) -> list[dict]:
+    """Paired bootstrap comparisons: the learned f_d (or raw) against every other degrader.
+
+    Differences are other - reference on the same test draws and seeds; "verdict" says whether
+    the other degrader dominates the reference beyond the intervals (intervals.dominance).
+    """
+    reference = LEARNED if LEARNED in results else "raw" if "raw" in results else None
+    if reference is None or "replicates" not in results[reference]:
+        return []
+    ref = results[reference]["replicates"]
+    out = []
+    for name, r in results.items():
+        if name == reference or "replicates" not in r:
+            continue
+        if len(r["replicates"]["action"]) != len(ref["action"]):
+            continue
+        d = intervals.dominance(ref, r["replicates"], confidence)
+        out.append({"reference": reference, "other": name, **d})
+    return out
 
 
 def resolve_config(run_dir: str, name: str | None, overrides: Sequence[str]) -> C.ExperimentConfig:
@@ -124,6 +164,7 @@ def run_evaluation(
     say(f"[eval] materialised splits {splits.sizes()} in {materialize_s:.1f}s")
 
     cache_dir = cache.default_cache_dir(cfg) if use_cache else None
+    pretrained = protocol.PretrainedWeights(cache_dir)
     results = {}
     timing: dict[str, float] = {"materialize_s": materialize_s}
     for name, fn in fns.items():
@@ -132,7 +173,14 @@ def run_evaluation(
             BaselineSeedCache(cache_dir, cfg, name) if kind == "baseline" and cache_dir else None
         )
         r = protocol.evaluate_degrader(
-            fn, splits, cfg, seed_list, name=name, progress=progress, seed_cache=seed_cache
+            fn,
+            splits,
+            cfg,
+            seed_list,
+            name=name,
+            progress=progress,
+            seed_cache=seed_cache,
+            pretrained=pretrained,
         )
         r["kind"] = kind
         if seed_cache:
@@ -140,11 +188,7 @@ def run_evaluation(
         results[name] = r
         timing[f"{name}_s"] = r["timing"]["total_s"]
         cached = f" (cached seeds {r['cached_seeds']})" if r["cached_seeds"] else ""
-        say(
-            f"[eval] {name}: action top-1 {100 * r['action_top1']['mean']:.1f}%, worst-case cMAP "
-            f"{100 * r['worst_case']['cmap']['mean']:.1f}% ({'/'.join(r['worst_case']['models'])})"
-            f" in {r['timing']['total_s']:.1f}s{cached}"
-        )
+        say(f"[eval] {name}: {headline(r)} in {r['timing']['total_s']:.1f}s{cached}")
 
     extra = [b for b in names if b != "raw"][:2]
     extra += [b for b in _FRAME_BASELINES if b not in extra][: 2 - len(extra)]
@@ -154,6 +198,9 @@ def run_evaluation(
     frame_fns.update({b: B.get_baseline(b) for b in extra})
     frames = _frame_columns(splits, frame_fns)
 
+    comparisons = compare(results, cfg.eval.confidence)
+    for r in results.values():
+        r.pop("replicates", None)
     timing["total_s"] = time.perf_counter() - start
     out = {
         "experiment": cfg.name,
@@ -172,6 +219,7 @@ def run_evaluation(
         "chance": splits.chance(),
         "cache_dir": cache_dir,
         "results": results,
+        "comparisons": comparisons,
         "timing": timing,
     }
     out["files"] = report.write_report(run_dir, out, frames)

@@ -1,14 +1,17 @@
 """The two-fold protocol: freeze a degrader, train fresh models on its output, score both sides.
 
 1. Materialise every split once as uint8 numpy arrays (`materialize_splits`): test clips with
-   evenly spaced frames; train clips drawn by the training pipeline (random temporal crops,
-   `cfg.eval.train_clips_per_video` per video) for a fixed number of batches.
+   evenly spaced frames; `cfg.eval.train_clips_per_video` train clips per train video at
+   evenly spread temporal starts (deterministic; with the benchmark's defaults every frame).
 2. Degrade each split once (`degrade_splits`). Outputs are stored as uint8, which is what a
    camera sends anyway, and keeps the arrays 4x smaller than float32.
 3. Per seed, train a fresh target model (`cfg.eval.target`, an architecture different from
-   training's f_T) and a fresh privacy panel (`cfg.eval.privacy_panel`) with model.fit for
-   `cfg.eval.epochs`, then report action top-1 and per-attribute AP / cMAP / macro-F1 of each
-   attacker and of the worst case (the attacker with the highest cMAP).
+   training's f_T) and a fresh privacy panel (`cfg.eval.privacy_panel`, frame attackers trained
+   on single frames with their own labels, plus `cfg.eval.finetune_panel` attackers started
+   from raw-trained weights), then report action top-1, a linear probe of the attributes on
+   the target's penultimate features, and per-attribute AP / cMAP / macro-F1 of each attacker
+   and of the worst case (the attacker with the highest cMAP).
+4. Aggregate over seeds with bootstrap intervals over test items and seeds (`intervals`).
 
 `degrade_fn` maps float frames [N, H, W, 3] in [0, 1] to the same shape: a Keras f_d, a
 hand-made baseline or a TFLite interpreter wrapped in a function all fit.
@@ -28,7 +31,7 @@ import tensorflow as tf
 from tfprivacy import config as C
 from tfprivacy.data import pipeline
 from tfprivacy.data.records import NUM_ATTRIBUTES, PRIVACY_ATTRIBUTES
-from tfprivacy.eval import metrics
+from tfprivacy.eval import intervals, metrics
 
 DegradeFn = Callable[[tf.Tensor], tf.Tensor]
 # Global seed set while sampling the evaluation clips (see materialize_splits).
@@ -88,15 +91,17 @@ def to_uint8(x) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
-def _train_batches(num_videos: int, cfg: C.ExperimentConfig) -> int:
-    return max(1, math.ceil(cfg.eval.train_clips_per_video * num_videos / cfg.data.batch_size))
-
-
 def _materialize_videos(records, cfg, training, seed, with_privacy):
-    ds = pipeline.video_dataset(records, cfg.data, training, seed=seed, with_privacy=with_privacy)
-    arrays = pipeline.materialize(
-        ds, max_batches=_train_batches(len(records), cfg) if training else None
+    """Train: clips_per_video clips at spread starts; test: one evenly spaced clip per video."""
+    ds = pipeline.video_dataset(
+        records,
+        cfg.data,
+        False,
+        seed=seed,
+        with_privacy=with_privacy,
+        clips_per_video=cfg.eval.train_clips_per_video if training else 1,
     )
+    arrays = pipeline.materialize(ds)
     clips, actions = to_uint8(arrays[0]), arrays[1].astype(np.int32)
     if not with_privacy:
         return clips, actions, None
@@ -256,40 +261,31 @@ def standardized(model: keras.Model, mean, std) -> keras.Model:
 LR_SCHEDULES = ("constant", "cosine")
 
 
-def _optimizer(ev: C.EvalConfig, num_train: int) -> keras.optimizers.Optimizer:
+def _optimizer(ev: C.EvalConfig, epochs: int, steps_per_epoch: int) -> keras.optimizers.Optimizer:
     if ev.lr_schedule not in LR_SCHEDULES:
         raise ValueError(f"eval.lr_schedule: unknown {ev.lr_schedule!r}; use {LR_SCHEDULES}")
     if ev.lr_schedule == "constant":
         return keras.optimizers.Adam(ev.learning_rate)
-    steps = ev.epochs * math.ceil(num_train / ev.batch_size)
+    steps = max(1, epochs * steps_per_epoch)
     return keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(ev.learning_rate, steps))
 
 
-def _fit_predict(
-    model, train, test, loss, cfg, seed, desc, progress, test_model=None, extra_tests=()
-):
-    """Trains `model` on train, predicts test with `test_model` (sharing its weights) or itself.
-
-    Returns a list: test's predictions, then those of each extra_tests array (other test
-    arrays of the same shape), all from the same trained weights.
-    """
-    ev = cfg.eval
-    stats = channel_stats(train[0])
-    model = standardized(model, *stats)
-    test_model = model if test_model is None else standardized(test_model, *stats)
-    model.compile(optimizer=_optimizer(ev, len(train[1])), loss=loss, jit_compile=False)
+def _fit(model, train, loss, ev, seed, epochs, batch_size, desc, progress):
+    """model.fit on (x uint8, y) for `epochs`, seeded shuffle, the eval's optimizer."""
+    steps = math.ceil(len(train[1]) / batch_size)
+    model.compile(optimizer=_optimizer(ev, epochs, steps), loss=loss, jit_compile=False)
     model.fit(
-        _dataset(*train, ev.batch_size, seed),
-        epochs=ev.epochs,
+        _dataset(*train, batch_size, seed),
+        epochs=epochs,
         shuffle=False,  # the dataset shuffles itself, seeded
         verbose=0,
-        callbacks=[_EpochBar(ev.epochs, desc, progress)],
+        callbacks=[_EpochBar(epochs, desc, progress)],
     )
-    preds = [
-        test_model.predict(_dataset(*t, ev.batch_size, None), verbose=0)
-        for t in (test, *extra_tests)
-    ]
-    return preds
+
+
+def _predict(model, x: np.ndarray, batch_size: int) -> np.ndarray:
+    labels = np.zeros(len(x), np.int32)
+    return model.predict(_dataset(x, labels, batch_size, None), verbose=0)
 
 
 def train_target(
@@ -297,49 +293,162 @@ def train_target(
 ) -> dict:
     """Fresh target model on degraded train clips; action top-1 on degraded test clips.
 
+    result["correct"] holds 0/1 per test clip (for the bootstrap); result["feature_probe"] the
+    linear probe of the privacy attributes on the trained target's penultimate features.
     transfer: optional name -> EvalSplits (other degraders' outputs of the same clips); the
     same trained model also scores their test clips, under result["transfer"][name].
     """
     transfer = transfer or {}
     from tfprivacy.models import build_target
 
+    ev = cfg.eval
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    model = build_target(
-        cfg.eval.target,
-        splits.num_actions,
-        splits.clip_shape,
-        cfg.eval.target_width,
-        name="eval_target",
-    )
-    logits, *extra = _fit_predict(
+    name = "eval_target"
+    inner = build_target(ev.target, splits.num_actions, splits.clip_shape, ev.target_width, name)
+    stats = channel_stats(splits.action_train[0])
+    model = standardized(inner, *stats)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    _fit(
         model,
         splits.action_train,
-        splits.action_test,
-        keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        cfg,
+        loss,
+        ev,
         seed,
-        f"target {cfg.eval.target}",
+        ev.target_epochs,
+        ev.batch_size,
+        f"target {ev.target}",
         progress,
-        extra_tests=[t.action_test for t in transfer.values()],
     )
+    logits = _predict(model, splits.action_test[0], ev.batch_size)
+    labels = splits.action_test[1]
     result = {
-        "arch": cfg.eval.target,
-        "top1": metrics.top1_accuracy(splits.action_test[1], logits),
-        "seconds": time.perf_counter() - start,
+        "arch": ev.target,
+        "top1": metrics.top1_accuracy(labels, logits),
+        "correct": (np.argmax(logits, axis=1) == labels).astype(int).tolist(),
     }
     if transfer:
         result["transfer"] = {
-            name: metrics.top1_accuracy(t.action_test[1], x)
-            for (name, t), x in zip(transfer.items(), extra, strict=True)
+            n: metrics.top1_accuracy(t.action_test[1], _predict(model, t.action_test[0], 64))
+            for n, t in transfer.items()
         }
+    if ev.feature_probe and not splits.privacy_on_images:
+        features = standardized(
+            keras.Model(inner.inputs, inner.get_layer(f"{name}_gap").output), *stats
+        )
+        result["feature_probe"] = feature_probe(features, splits, ev.batch_size)
+    result["seconds"] = time.perf_counter() - start
     return result
 
 
+def feature_probe(features: keras.Model, splits: EvalSplits, batch_size: int) -> dict:
+    """Logistic regression per attribute on penultimate features of the privacy clips.
+
+    What a holder of the action model's embeddings learns about the attributes: features of
+    the degraded privacy train clips -> their clip labels, AP on the degraded test clips.
+    """
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    train_x = _predict(features, splits.privacy_train[0], batch_size)
+    test_x = _predict(features, splits.privacy_test[0], batch_size)
+    scaler = StandardScaler().fit(train_x)
+    train_x, test_x = scaler.transform(train_x), scaler.transform(test_x)
+    train_y = splits.privacy_train[1]
+    probs = np.empty((len(test_x), train_y.shape[1]))
+    for a in range(train_y.shape[1]):
+        y = train_y[:, a]
+        if y.min() == y.max():  # one class in train: the probe can only answer its prior
+            probs[:, a] = y[0]
+            continue
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(train_x, y)
+        probs[:, a] = clf.predict_proba(test_x)[:, 1]
+    result = metrics.privacy_metrics(splits.privacy_test[1], probs, PRIVACY_ATTRIBUTES)
+    result["probs"] = _rounded(probs)
+    return result
+
+
+def _rounded(probs: np.ndarray) -> list:
+    return np.round(np.asarray(probs, np.float64), 6).tolist()
+
+
 def panel_archs(cfg: C.ExperimentConfig, on_images: bool) -> list[str]:
-    """The privacy panel; the clip-level "video" attacker has nothing to see on still images."""
-    archs = list(cfg.eval.privacy_panel)
+    """The privacy panel: cfg.eval.privacy_panel, then "<arch>_ft" for each finetune_panel arch.
+
+    The clip-level "video" attacker has nothing to see on still images.
+    """
+    archs = list(cfg.eval.privacy_panel) + [f"{a}{FINETUNED}" for a in cfg.eval.finetune_panel]
     return [a for a in archs if a != "video"] if on_images else archs
+
+
+FINETUNED = "_ft"
+
+
+def _frame_training_set(splits: EvalSplits, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Single frames with their own labels: k evenly spaced frames per train clip (0 = all)."""
+    x, labels = splits.privacy_train
+    if splits.privacy_on_images:
+        return x, labels
+    t = x.shape[1]
+    idx = np.arange(t) if k <= 0 or k >= t else np.linspace(0, t - 1, k).round().astype(int)
+    frame_labels = splits.privacy_train_frame_labels
+    if frame_labels is None:  # no per-frame labels: every frame gets its clip's labels
+        frame_labels = np.repeat(labels[:, None], t, axis=1)
+    frames = x[:, idx].reshape((-1, *x.shape[-3:]))
+    return frames, frame_labels[:, idx].reshape((-1, labels.shape[-1]))
+
+
+class PretrainedWeights:
+    """Raw-trained attacker weights per (data, eval config, seed, arch): memory, then disk.
+
+    Trained once on raw frames and reused for every degrader of every evaluation with that
+    key; on disk under <cache_dir>/pretrained when a cache dir is given.
+    """
+
+    _memory: dict[str, list] = {}
+
+    def __init__(self, cache_dir: str | None = None):
+        self.cache_dir = cache_dir
+
+    def _path(self, key: str) -> str | None:
+        if not self.cache_dir:
+            return None
+        import os
+
+        return os.path.join(self.cache_dir, "pretrained", f"{key}.weights.h5")
+
+    def get(self, key: str, model: keras.Model) -> bool:
+        import os
+
+        if key in self._memory:
+            model.set_weights(self._memory[key])
+            return True
+        path = self._path(key)
+        if path and os.path.exists(path):
+            try:
+                model.load_weights(path)
+            except (OSError, ValueError):
+                return False  # unreadable or stale: retrain
+            self._memory[key] = model.get_weights()
+            return True
+        return False
+
+    def put(self, key: str, model: keras.Model) -> None:
+        import os
+
+        self._memory[key] = model.get_weights()
+        path = self._path(key)
+        if path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path[: -len('.weights.h5')]}.tmp{os.getpid()}.weights.h5"
+            model.save_weights(tmp)
+            os.replace(tmp, path)
+
+
+def _pretrained_key(cfg: C.ExperimentConfig, seed: int, arch: str) -> str:
+    from tfprivacy.eval import cache
+
+    return f"{arch}-" + cache.cache_key(cfg.data, cfg.eval, seed, f"pretrained-{arch}")
 
 
 def train_privacy(
@@ -349,13 +458,19 @@ def train_privacy(
     seed: int,
     progress=False,
     transfer=None,
+    raw: EvalSplits | None = None,
+    pretrained: PretrainedWeights | None = None,
 ) -> dict:
     """One fresh attacker on degraded train data; AP / cMAP / macro-F1 on degraded test data.
 
-    transfer: as in train_target; result["transfer"][name] holds the attacker's privacy
-    metrics on that degrader's test data.
+    Frame architectures train on single frames with their own labels and score a test clip by
+    the mean of its frames' logits. "<arch>_ft" first trains <arch> on raw frames (`raw`, the
+    undegraded splits; weights cached in `pretrained`) for eval.pretrain_epochs, then
+    fine-tunes on the degraded frames for eval.finetune_epochs. result["probs"] holds the
+    test probabilities (for the bootstrap). transfer: as in train_target.
     """
     transfer = transfer or {}
+    pretrain_s = 0.0
     from tfprivacy.models import (
         FRAME_ARCHS,
         build_privacy,
@@ -363,50 +478,88 @@ def train_privacy(
         wrap_frame_model,
     )
 
+    ev = cfg.eval
     start = time.perf_counter()
     keras.utils.set_random_seed(seed)
+    base = arch[: -len(FINETUNED)] if arch.endswith(FINETUNED) else arch
     shape = splits.privacy_train[0].shape[1:]
-    width, name = cfg.eval.privacy_width, f"eval_{arch}"
-    train, test_model = splits.privacy_train, None
-    if splits.privacy_on_images:
-        model = build_privacy_frame_model(arch, NUM_ATTRIBUTES, shape, width, name=name)
-    elif arch in FRAME_ARCHS and 0 < cfg.eval.privacy_train_frames < shape[0]:
-        # Attributes are readable from single frames: training a frame attacker on a few
-        # frames per clip costs T/k times less, and it still scores whole test clips.
-        idx = np.linspace(0, shape[0] - 1, cfg.eval.privacy_train_frames).round().astype(int)
-        frame_labels = splits.privacy_train_frame_labels
-        labels = train[1] if frame_labels is None else frame_labels[:, idx].max(axis=1)
-        train = (train[0][:, idx], labels)
-        frame_model = build_privacy_frame_model(arch, NUM_ATTRIBUTES, shape, width, name=name)
-        model = wrap_frame_model(frame_model, (len(idx), *shape[1:]), name=f"{name}_train")
-        test_model = wrap_frame_model(frame_model, shape, name=name)
+    width, name = ev.privacy_width, f"eval_{base}"
+    loss = keras.losses.BinaryCrossentropy(from_logits=True)
+    if base in FRAME_ARCHS:
+        frame_model = build_privacy_frame_model(base, NUM_ATTRIBUTES, shape, width, name=name)
+        train = _frame_training_set(splits, ev.privacy_train_frames)
+        epochs = ev.privacy_epochs
+        if base != arch:
+            if raw is None:
+                raise ValueError(f"attacker {arch!r} needs the raw splits to pretrain on")
+            raw_train = _frame_training_set(raw, ev.privacy_train_frames)
+            stats = channel_stats(raw_train[0])
+            model = standardized(frame_model, *stats)
+            pretrained = pretrained or PretrainedWeights()
+            key = _pretrained_key(cfg, seed, base)
+            if not pretrained.get(key, model):
+                t0 = time.perf_counter()
+                _fit(
+                    model,
+                    raw_train,
+                    loss,
+                    ev,
+                    seed,
+                    ev.pretrain_epochs,
+                    ev.privacy_batch_size,
+                    f"privacy {base} on raw",
+                    progress,
+                )
+                pretrained.put(key, model)
+                pretrain_s = time.perf_counter() - t0
+            epochs = ev.finetune_epochs
+        else:
+            model = standardized(frame_model, *channel_stats(train[0]))
+        _fit(
+            model, train, loss, ev, seed, epochs, ev.privacy_batch_size, f"privacy {arch}", progress
+        )
+        test_model = model
+        if not splits.privacy_on_images:
+            test_model = wrap_frame_model(model, shape, name=name)
+    elif base != arch:
+        raise ValueError(f"attacker {arch!r}: only frame attackers {FRAME_ARCHS} fine-tune")
     else:
-        model = build_privacy(arch, NUM_ATTRIBUTES, shape, width, name=name)
-    logits, *extra = _fit_predict(
-        model,
-        train,
-        splits.privacy_test,
-        keras.losses.BinaryCrossentropy(from_logits=True),
-        cfg,
-        seed,
-        f"privacy {arch}",
-        progress,
-        test_model=test_model,
-        extra_tests=[t.privacy_test for t in transfer.values()],
-    )
+        model = standardized(
+            build_privacy(base, NUM_ATTRIBUTES, shape, width, name=name),
+            *channel_stats(splits.privacy_train[0]),
+        )
+        _fit(
+            model,
+            splits.privacy_train,
+            loss,
+            ev,
+            seed,
+            ev.privacy_epochs,
+            ev.batch_size,
+            f"privacy {arch}",
+            progress,
+        )
+        test_model = model
+    logits = _predict(test_model, splits.privacy_test[0], ev.batch_size)
     result = _privacy_result(splits.privacy_test[1], logits)
-    result["seconds"] = time.perf_counter() - start
+    result["probs"] = _rounded(_sigmoid(logits))
     if transfer:
         result["transfer"] = {
-            name: _privacy_result(t.privacy_test[1], x)
-            for (name, t), x in zip(transfer.items(), extra, strict=True)
+            n: _privacy_result(t.privacy_test[1], _predict(test_model, t.privacy_test[0], 64))
+            for n, t in transfer.items()
         }
+    result["seconds"] = time.perf_counter() - start
+    if base != arch:
+        result["pretrain_seconds"] = pretrain_s  # part of "seconds"; 0 when cached
     return result
 
 
+def _sigmoid(logits) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
+
+
 def _privacy_result(labels, logits) -> dict:
-    probs = 1.0 / (1.0 + np.exp(-np.asarray(logits, np.float64)))
-    return metrics.privacy_metrics(labels, probs, PRIVACY_ATTRIBUTES)
+    return metrics.privacy_metrics(labels, _sigmoid(logits), PRIVACY_ATTRIBUTES)
 
 
 def evaluate_seed(
@@ -415,17 +568,20 @@ def evaluate_seed(
     seed: int,
     progress: bool = False,
     transfer: dict | None = None,
+    raw: EvalSplits | None = None,
+    pretrained: PretrainedWeights | None = None,
 ) -> dict:
     """Fresh target + fresh panel for one seed on already degraded splits.
 
-    transfer: optional name -> EvalSplits of other degraders' outputs of the same clips. The
-    models trained here also score those test splits (no retraining), under
-    result["transfer"][name] = {"action_top1", "worst_case": {"model", "cmap"}}: how the
-    figures move when only the test-time degrader changes, free of training noise.
+    raw: the undegraded splits, which the "_ft" attackers pretrain on. transfer: optional
+    name -> EvalSplits of other degraders' outputs of the same clips. The models trained here
+    also score those test splits (no retraining), under result["transfer"][name] =
+    {"action_top1", "worst_case": {"model", "cmap"}}: how the figures move when only the
+    test-time degrader changes, free of training noise.
     """
     target = train_target(degraded, cfg, seed, progress, transfer)
     panel = {
-        arch: train_privacy(arch, degraded, cfg, seed, progress, transfer)
+        arch: train_privacy(arch, degraded, cfg, seed, progress, transfer, raw, pretrained)
         for arch in panel_archs(cfg, degraded.privacy_on_images)
     }
     worst_name, worst = metrics.worst_case(panel)
@@ -436,6 +592,8 @@ def evaluate_seed(
         "panel": panel,
         "worst_case": {"model": worst_name, **{k: worst[k] for k in ("ap", "cmap", "macro_f1")}},
     }
+    if "feature_probe" in target:
+        result["feature_probe"] = target["feature_probe"]
     if transfer:
         result["transfer"] = {}
         for name in transfer:
@@ -448,8 +606,41 @@ def evaluate_seed(
     return result
 
 
-def aggregate(per_seed: Sequence[dict]) -> dict:
-    """Mean and std over seeds of every figure; the worst case is taken per seed first."""
+def replicates(per_seed: Sequence[dict], splits: EvalSplits, num_replicates: int) -> dict:
+    """Bootstrap replicates (test items x seeds) of the headline figures of one degrader.
+
+    {"action": [B], "worst_cmap": [B], "best_ap": [B, A], "cmap": {arch: [B]},
+    "probe_cmap": [B] (when the feature probe ran)}; the draws depend only on the test size,
+    the number of seeds and num_replicates, so they pair across degraders.
+    """
+    n_action, n_privacy = len(splits.action_test[1]), len(splits.privacy_test[1])
+    k = len(per_seed)
+    counts, seeds = intervals.draws(n_action, k, num_replicates)
+    out = {
+        "action": intervals.accuracy_replicates(
+            [s["target"]["correct"] for s in per_seed], counts, seeds
+        )
+    }
+    if n_privacy != n_action:
+        counts, seeds = intervals.draws(n_privacy, k, num_replicates)
+    labels = splits.privacy_test[1]
+    archs = list(per_seed[0]["panel"])
+    probs = {a: np.array([s["panel"][a]["probs"] for s in per_seed]) for a in archs}
+    priv = intervals.privacy_replicates(labels, probs, counts, seeds)
+    out.update(worst_cmap=priv["worst_cmap"], best_ap=priv["best_ap"], cmap=priv["cmap"])
+    if all("feature_probe" in s for s in per_seed):
+        probe = {"probe": np.array([s["feature_probe"]["probs"] for s in per_seed])}
+        out["probe_cmap"] = intervals.privacy_replicates(labels, probe, counts, seeds)["worst_cmap"]
+    return out
+
+
+def aggregate(per_seed: Sequence[dict], splits: EvalSplits | None = None, ev=None) -> dict:
+    """Mean and std over seeds of every figure; the worst case is taken per seed first.
+
+    With `splits` (the test labels) and `ev` (bootstrap settings), the headline figures also
+    get bootstrap intervals ("ci") over test items and seeds, and result["replicates"] holds
+    the replicate arrays (numpy, for paired comparisons; not written to JSON).
+    """
     archs = list(per_seed[0]["panel"])
 
     def privacy_stats(rows):
@@ -461,14 +652,45 @@ def aggregate(per_seed: Sequence[dict]) -> dict:
 
     worst = privacy_stats([s["worst_case"] for s in per_seed])
     worst["models"] = [s["worst_case"]["model"] for s in per_seed]
-    return {
+    best_ap = [
+        {a: max(s["panel"][m]["ap"][a] for m in archs) for a in PRIVACY_ATTRIBUTES}
+        for s in per_seed
+    ]
+    worst["best_ap"] = {a: metrics.mean_std([b[a] for b in best_ap]) for a in PRIVACY_ATTRIBUTES}
+    out = {
         "seeds": [s["seed"] for s in per_seed],
         "action_top1": metrics.mean_std([s["action_top1"] for s in per_seed]),
         "target_arch": per_seed[0]["target"]["arch"],
         "panel": {a: privacy_stats([s["panel"][a] for s in per_seed]) for a in archs},
         "worst_case": worst,
-        "per_seed": list(per_seed),
+        "per_seed": [_without_predictions(s) for s in per_seed],
     }
+    if all("feature_probe" in s for s in per_seed):
+        out["feature_probe"] = privacy_stats([s["feature_probe"] for s in per_seed])
+    if splits is not None and ev is not None and ev.bootstrap > 0:
+        reps = replicates(per_seed, splits, ev.bootstrap)
+        conf = ev.confidence
+        out["action_top1"]["ci"] = intervals.interval(reps["action"], conf)
+        worst["cmap"]["ci"] = intervals.interval(reps["worst_cmap"], conf)
+        for j, a in enumerate(PRIVACY_ATTRIBUTES):
+            worst["best_ap"][a]["ci"] = intervals.interval(reps["best_ap"][:, j], conf)
+        for a in archs:
+            out["panel"][a]["cmap"]["ci"] = intervals.interval(reps["cmap"][a], conf)
+        if "probe_cmap" in reps:
+            out["feature_probe"]["cmap"]["ci"] = intervals.interval(reps["probe_cmap"], conf)
+        out["confidence"] = conf
+        out["replicates"] = reps
+    return out
+
+
+_PREDICTIONS = ("correct", "probs")
+
+
+def _without_predictions(result):
+    """A per-seed result minus the per-item predictions (kept in the cache, not the report)."""
+    if isinstance(result, dict):
+        return {k: _without_predictions(v) for k, v in result.items() if k not in _PREDICTIONS}
+    return result
 
 
 def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
@@ -477,6 +699,16 @@ def resolve_seeds(seeds: int | Sequence[int]) -> list[int]:
             raise ValueError(f"seeds must be >= 1, got {seeds}")
         return list(range(seeds))
     return [int(s) for s in seeds]
+
+
+def enable_determinism() -> None:
+    """Deterministic kernels, so a seed gives the same figures whatever the machine's load.
+
+    Process-wide and one-way (TF has no public switch back), and it makes unseeded random ops
+    raise: entry points call it (trainers.evaluate, the main job before its evaluation), the
+    library does not.
+    """
+    tf.config.experimental.enable_op_determinism()
 
 
 def evaluate_degrader(
@@ -488,6 +720,7 @@ def evaluate_degrader(
     name: str = "degrader",
     progress: bool = False,
     seed_cache=None,
+    pretrained: PretrainedWeights | None = None,
 ) -> dict:
     """The two-fold protocol for one degrader; returns aggregate() plus chance and timing.
 
@@ -495,25 +728,46 @@ def evaluate_degrader(
     which is how one evaluation run shares the decoded splits between all its degraders.
     `seed_cache`, when given, has get(seed) -> dict | None and put(seed, dict): cached seeds
     are not retrained, and with every seed cached the splits are not even degraded.
+    `pretrained`: where the "_ft" attackers' raw-trained weights are kept (memory by default).
     """
     start = time.perf_counter()
     seed_list = resolve_seeds(seeds)
     splits = sources if isinstance(sources, EvalSplits) else materialize_splits(sources, cfg)
     per_seed = {s: seed_cache.get(s) for s in seed_list} if seed_cache else {}
-    todo = [s for s in seed_list if per_seed.get(s) is None]
-    degrade_s = 0.0
+    per_seed = {s: r for s, r in per_seed.items() if r is not None and _has_predictions(r)}
+    todo = [s for s in seed_list if s not in per_seed]
+    degrade_s, seed_s = 0.0, {}
     if todo:
         t0 = time.perf_counter()
         degraded = degrade_splits(degrade_fn, splits, progress, desc=f"degrade {name}")
         degrade_s = time.perf_counter() - t0
         for s in todo:
-            per_seed[s] = evaluate_seed(degraded, cfg, s, progress)
+            t0 = time.perf_counter()
+            per_seed[s] = evaluate_seed(
+                degraded, cfg, s, progress, raw=splits, pretrained=pretrained
+            )
+            seed_s[s] = time.perf_counter() - t0
             if seed_cache:
                 seed_cache.put(s, per_seed[s])
-    result = aggregate([per_seed[s] for s in seed_list])
+    result = aggregate([per_seed[s] for s in seed_list], splits, cfg.eval)
     result["name"] = name
     result["chance"] = splits.chance()
     result["sizes"] = splits.sizes()
     result["cached_seeds"] = [s for s in seed_list if s not in todo]
-    result["timing"] = {"degrade_s": degrade_s, "total_s": time.perf_counter() - start}
+    fit_s = {}
+    for s in todo:
+        r = per_seed[s]
+        fit_s[f"target_s_seed{s}"] = r["target"]["seconds"]
+        fit_s.update({f"{a}_s_seed{s}": p["seconds"] for a, p in r["panel"].items()})
+    result["timing"] = {
+        "degrade_s": degrade_s,
+        **{f"seed{s}_s": v for s, v in seed_s.items()},
+        **fit_s,
+        "total_s": time.perf_counter() - start,
+    }
     return result
+
+
+def _has_predictions(result: dict) -> bool:
+    """Cached results from before protocol v4 lack per-item predictions: recompute them."""
+    return "correct" in result.get("target", {})

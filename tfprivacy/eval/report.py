@@ -22,11 +22,20 @@ FRAMES_PNG = "frames.png"
 
 
 def _fmt(stat: Mapping, percent: bool = True) -> str:
+    """mean [lo, hi] with a bootstrap interval, else mean ± std over seeds, else the mean."""
     scale = 100.0 if percent else 1.0
     mean = stat["mean"] * scale
+    if "ci" in stat:
+        lo, hi = (v * scale for v in stat["ci"])
+        return f"{mean:.1f} [{lo:.1f}, {hi:.1f}]"
     if len(stat.get("values", [])) > 1:
         return f"{mean:.1f} ± {stat['std'] * scale:.1f}"
     return f"{mean:.1f}"
+
+
+def _signed(d: Mapping) -> str:
+    lo, hi = (100 * v for v in d["ci"])
+    return f"{100 * d['mean']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
 def markdown(report: Mapping) -> str:
@@ -34,39 +43,74 @@ def markdown(report: Mapping) -> str:
     results = report["results"]
     chance = report["chance"]
     seeds = report["seeds"]
+    ev = report["eval"]
+    conf = ev.get("confidence", 0.95)
+    finetuned = ", ".join(f"`{a}_ft`" for a in ev.get("finetune_panel", ()))
     lines = [
         f"# Two-fold evaluation: {report.get('experiment', '')}",
         "",
-        f"Run dir: `{report.get('run_dir', '')}`. Seeds: {seeds} "
-        f"({'mean ± std over seeds' if len(seeds) > 1 else 'one seed'}); figures in %.",
-        f"Fresh target model: `{report['eval']['target']}`; privacy panel: "
-        f"{', '.join(f'`{a}`' for a in report['eval']['privacy_panel'])}; "
-        f"{report['eval']['epochs']} epochs each. Worst case = the attacker with the highest cMAP.",
+        f"Run dir: `{report.get('run_dir', '')}`. Seeds: {seeds}; figures in %, the mean over "
+        f"seeds with its {100 * conf:.0f}% bootstrap interval over test items and seeds "
+        "in brackets.",
+        f"Fresh target model: `{ev['target']}` ({ev.get('target_epochs')} epochs); privacy "
+        f"panel: {', '.join(f'`{a}`' for a in ev['privacy_panel'])} "
+        f"({ev.get('privacy_epochs')} epochs)"
+        + (
+            f", and {finetuned} (trained on raw frames, fine-tuned on degraded ones)"
+            if finetuned
+            else ""
+        )
+        + ". Worst case = the attacker with the highest cMAP; best AP = the highest AP of any "
+        "attacker, per attribute. Feature probe = logistic regression of the attributes on the "
+        "fresh target's penultimate features.",
         f"Chance: action top-1 {100 * chance['action_top1']:.1f}, "
         f"cMAP {100 * chance['cmap']:.1f} (mean test prevalence).",
         "",
         "## Privacy-utility trade-off",
         "",
-        "| degrader | action top-1 ↑ | worst-case cMAP ↓ | worst macro-F1 ↓ | worst attacker |",
-        "|---|---|---|---|---|",
+        "| degrader | action top-1 ↑ | worst-case cMAP ↓ | feature probe cMAP ↓ "
+        "| worst macro-F1 ↓ | worst attacker |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         w = r["worst_case"]
         attackers = ", ".join(sorted(set(w["models"])))
+        probe = _fmt(r["feature_probe"]["cmap"]) if "feature_probe" in r else "-"
         lines.append(
-            f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | "
+            f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | {probe} | "
             f"{_fmt(w['macro_f1'])} | {attackers} |"
         )
+    comparisons = report.get("comparisons") or []
+    if comparisons:
+        lines += [
+            "",
+            f"## Paired comparisons with {comparisons[0]['reference']} (other - reference)",
+            "",
+            "| other | Δ action top-1 | Δ worst-case cMAP | verdict |",
+            "|---|---|---|---|",
+        ]
+        for c in comparisons:
+            lines.append(
+                f"| {c['other']} | {_signed(c['action_top1'])} | {_signed(c['worst_cmap'])} "
+                f"| {c['verdict']} |"
+            )
+    prevalence = chance.get("prevalence", {})
     lines += [
         "",
-        "## Worst-case AP per attribute",
+        "## Best AP per attribute (any attacker)",
         "",
         "| degrader | " + " | ".join(PRIVACY_ATTRIBUTES) + " |",
         "|---|" + "---|" * len(PRIVACY_ATTRIBUTES),
     ]
+    if prevalence:
+        lines.append(
+            "| chance (prevalence) | "
+            + " | ".join(f"{100 * prevalence[a]:.1f}" for a in PRIVACY_ATTRIBUTES)
+            + " |"
+        )
     for name, r in results.items():
-        aps = " | ".join(_fmt(r["worst_case"]["ap"][a]) for a in PRIVACY_ATTRIBUTES)
-        lines.append(f"| {name} | {aps} |")
+        best = r["worst_case"].get("best_ap", r["worst_case"]["ap"])
+        lines.append(f"| {name} | " + " | ".join(_fmt(best[a]) for a in PRIVACY_ATTRIBUTES) + " |")
     archs = list(next(iter(results.values()))["panel"]) if results else []
     lines += [
         "",
@@ -100,8 +144,8 @@ def plot_tradeoff(report: Mapping, path: str) -> str:
         ax.errorbar(
             100 * x["mean"],
             100 * y["mean"],
-            xerr=100 * x["std"],
-            yerr=100 * y["std"],
+            xerr=_err(x),
+            yerr=_err(y),
             fmt="*" if learned else "o",
             markersize=14 if learned else 7,
             color="tab:red" if learned else "tab:blue",
@@ -117,7 +161,14 @@ def plot_tradeoff(report: Mapping, path: str) -> str:
     chance = report["chance"]
     ax.axhline(100 * chance["action_top1"], color="grey", ls="--", lw=1, label="action chance")
     ax.axvline(100 * chance["cmap"], color="grey", ls=":", lw=1, label="cMAP chance")
-    ax.set_xlabel("worst-case privacy cMAP over the panel (%) ↓")
+    ax.set_xlabel(
+        "worst-case privacy cMAP over the panel (%) ↓"
+        + (
+            f"; bars: {100 * report['eval'].get('confidence', 0.95):.0f}% intervals"
+            if any("ci" in r["action_top1"] for r in report["results"].values())
+            else "; bars: std"
+        )
+    )
     ax.set_ylabel("action top-1 (%) ↑")
     ax.set_title(f"Privacy-utility trade-off: {report.get('experiment', '')}")
     ax.grid(alpha=0.3)
@@ -126,6 +177,14 @@ def plot_tradeoff(report: Mapping, path: str) -> str:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def _err(stat: Mapping):
+    """Error bar half-widths in %: the bootstrap interval when present, else the seeds' std."""
+    if "ci" in stat:
+        lo, hi = stat["ci"]
+        return [[100 * max(stat["mean"] - lo, 0.0)], [100 * max(hi - stat["mean"], 0.0)]]
+    return 100 * stat["std"]
 
 
 def plot_frames(columns: Mapping[str, np.ndarray], path: str) -> str:

@@ -1,0 +1,76 @@
+"""Bootstrap intervals and paired comparisons, against sklearn and hand-worked values."""
+
+import numpy as np
+import tensorflow as tf
+from sklearn.metrics import average_precision_score
+
+from tfprivacy.eval import intervals
+
+
+class IntervalsTest(tf.test.TestCase):
+    def test_weighted_ap_equals_sklearn_on_the_resampled_data(self):
+        rng = np.random.default_rng(0)
+        n = 40
+        labels = rng.integers(0, 2, n)
+        scores = np.round(rng.random(n), 1)  # many ties
+        counts, _ = intervals.draws(n, 2, 25)
+        got = intervals.weighted_ap(labels, scores, counts)
+        for b in range(25):
+            reps = counts[b].astype(int)
+            y, s = np.repeat(labels, reps), np.repeat(scores, reps)
+            want = average_precision_score(y, s) if y.any() else 0.0
+            self.assertAllClose(got[b], want, atol=1e-12)
+
+    def test_weighted_ap_of_unit_weights_by_hand(self):
+        # Scores 0.9 (pos), 0.8 (neg), 0.7 (pos): AP = 0.5 * 1 + 0.5 * 2/3.
+        ap = intervals.weighted_ap([1, 0, 1], [0.9, 0.8, 0.7], np.ones((1, 3)))
+        self.assertAllClose(ap, [0.5 + 1 / 3])
+
+    def test_draws_are_fixed_by_their_arguments(self):
+        a = intervals.draws(30, 3, 10)
+        b = intervals.draws(30, 3, 10)
+        self.assertAllEqual(a[0], b[0])
+        self.assertAllEqual(a[1], b[1])
+        self.assertAllEqual(a[0].sum(axis=1), np.full(10, 30))
+        with self.assertRaisesRegex(ValueError, "draws"):
+            intervals.draws(0, 3, 10)
+
+    def test_accuracy_replicates(self):
+        counts = np.array([[1.0, 1.0, 1.0, 1.0], [4.0, 0.0, 0.0, 0.0]])
+        seeds = np.array([[0, 1], [1, 1]])
+        correct = np.array([[1, 0, 1, 0], [1, 1, 1, 0]])
+        # Replicate 0: seeds 0 and 1 on all items: (0.5 + 0.75) / 2. Replicate 1: item 0 of seed 1.
+        self.assertAllClose(intervals.accuracy_replicates(correct, counts, seeds), [0.625, 1.0])
+
+    def test_privacy_replicates_worst_case_and_envelope(self):
+        labels = np.array([[1, 0], [0, 1], [1, 1], [0, 0]], np.float64)
+        good = labels[None] * 0.8 + 0.1  # perfect ranking on both attributes
+        half = np.stack([labels[:, 0] * 0.8 + 0.1, np.full(4, 0.5)], axis=1)[None]
+        counts = np.ones((1, 4))
+        seeds = np.zeros((1, 1), int)
+        out = intervals.privacy_replicates(labels, {"a": half, "b": good}, counts, seeds)
+        self.assertAllClose(out["cmap"]["b"], [1.0])
+        self.assertAllClose(out["cmap"]["a"], [0.75])  # AP 1 and AP 0.5 (all tied)
+        self.assertAllClose(out["worst_cmap"], [1.0])
+        self.assertAllClose(out["best_ap"], [[1.0, 1.0]])
+
+    def test_dominance_verdicts(self):
+        base = {"action": np.linspace(0.5, 0.6, 101), "worst_cmap": np.linspace(0.7, 0.8, 101)}
+        better = {"action": base["action"] + 0.1, "worst_cmap": base["worst_cmap"] - 0.1}
+        same = {k: v.copy() for k, v in base.items()}
+        traded = {"action": base["action"] - 0.1, "worst_cmap": base["worst_cmap"] - 0.1}
+        self.assertEqual(intervals.dominance(base, better, 0.95)["verdict"], "dominates")
+        self.assertEqual(intervals.dominance(better, base, 0.95)["verdict"], "dominated")
+        self.assertEqual(intervals.dominance(base, same, 0.95)["verdict"], "undecided")
+        d = intervals.dominance(base, traded, 0.95)
+        self.assertEqual(d["verdict"], "trade-off")
+        self.assertAllClose(d["action_top1"]["mean"], -0.1)
+
+    def test_summary_and_interval(self):
+        s = intervals.summary([0.6, 0.8], np.linspace(0.5, 0.9, 1001), 0.9)
+        self.assertAllClose(s["mean"], 0.7)
+        self.assertAllClose(s["ci"], [0.52, 0.88])
+
+
+if __name__ == "__main__":
+    tf.test.main()
