@@ -176,14 +176,20 @@ def train_frame_indices(num_frames, clip_length: int, seed) -> tf.Tensor:
 
     The stride matches the eval sampling's temporal scale (motion speed carries the action).
     """
+    n, stride, num_starts = _strided_starts(num_frames, clip_length)
+    start = (
+        tf.random.stateless_uniform([], seed=seed, minval=0, maxval=tf.int32.max, dtype=tf.int32)
+        % num_starts
+    )
+    return (start + tf.range(clip_length, dtype=tf.int32) * stride) % n
+
+
+def _strided_starts(num_frames, clip_length: int):
+    """(N, stride max(1, N // T), number of starts >= 1) of T-frame clips at that stride."""
     n = tf.cast(num_frames, tf.int32)
     stride = tf.maximum(1, n // clip_length)
     span = (clip_length - 1) * stride + 1
-    num_starts = tf.where(span <= n, n - span + 1, n)
-    start = tf.random.stateless_uniform(
-        [], seed=seed, minval=0, maxval=tf.int32.max, dtype=tf.int32
-    ) % tf.maximum(num_starts, 1)
-    return (start + tf.range(clip_length, dtype=tf.int32) * stride) % n
+    return n, stride, tf.maximum(tf.where(span <= n, n - span + 1, n), 1)
 
 
 def spread_frame_indices(num_frames, clip_length: int, num_clips: int) -> tf.Tensor:
@@ -193,10 +199,7 @@ def spread_frame_indices(num_frames, clip_length: int, num_clips: int) -> tf.Ten
     together every frame once. The evaluation's training clips: deterministic, and covering
     the video rather than one random crop of it.
     """
-    n = tf.cast(num_frames, tf.int32)
-    stride = tf.maximum(1, n // clip_length)
-    span = (clip_length - 1) * stride + 1
-    num_starts = tf.maximum(tf.where(span <= n, n - span + 1, n), 1)
+    n, stride, num_starts = _strided_starts(num_frames, clip_length)
     k = tf.range(num_clips, dtype=tf.int32)
     starts = (k * (num_starts - 1)) // max(num_clips - 1, 1) if num_clips > 1 else k * 0
     if num_clips > 1:

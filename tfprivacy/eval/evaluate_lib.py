@@ -59,22 +59,15 @@ def _frame_columns(splits, fns: dict) -> dict[str, np.ndarray]:
     return {name: protocol.degrade_array(fn, raw) for name, fn in fns.items()}
 
 
-def _pct(stat: dict) -> str:
-    text = f"{100 * stat['mean']:.1f}"
-    if "ci" in stat:
-        lo, hi = stat["ci"]
-        text += f" [{100 * lo:.1f}, {100 * hi:.1f}]"
-    return text
-
-
 def headline(r: dict) -> str:
     """One line: action top-1, worst-case cMAP and the feature probe, with their intervals."""
+    fmt = report._fmt  # "mean [lo, hi]", the format of report.md
     text = (
-        f"action top-1 {_pct(r['action_top1'])}, worst-case cMAP {_pct(r['worst_case']['cmap'])}"
+        f"action top-1 {fmt(r['action_top1'])}, worst-case cMAP {fmt(r['worst_case']['cmap'])}"
         f" ({'/'.join(sorted(set(r['worst_case']['models'])))})"
     )
     if "feature_probe" in r:
-        text += f", feature probe cMAP {_pct(r['feature_probe']['cmap'])}"
+        text += f", feature probe cMAP {fmt(r['feature_probe']['cmap'])}"
     return text
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable, Sequence
 
@@ -329,7 +330,9 @@ def train_target(
     }
     if transfer:
         result["transfer"] = {
-            n: metrics.top1_accuracy(t.action_test[1], _predict(model, t.action_test[0], 64))
+            n: metrics.top1_accuracy(
+                t.action_test[1], _predict(model, t.action_test[0], ev.batch_size)
+            )
             for n, t in transfer.items()
         }
     if ev.feature_probe and not splits.privacy_on_images:
@@ -372,6 +375,9 @@ def _rounded(probs: np.ndarray) -> list:
     return np.round(np.asarray(probs, np.float64), 6).tolist()
 
 
+FINETUNED = "_ft"  # suffix of the attackers pretrained on raw frames, then fine-tuned
+
+
 def panel_archs(cfg: C.ExperimentConfig, on_images: bool) -> list[str]:
     """The privacy panel: cfg.eval.privacy_panel, then "<arch>_ft" for each finetune_panel arch.
 
@@ -379,9 +385,6 @@ def panel_archs(cfg: C.ExperimentConfig, on_images: bool) -> list[str]:
     """
     archs = list(cfg.eval.privacy_panel) + [f"{a}{FINETUNED}" for a in cfg.eval.finetune_panel]
     return [a for a in archs if a != "video"] if on_images else archs
-
-
-FINETUNED = "_ft"
 
 
 def _frame_training_set(splits: EvalSplits, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -413,13 +416,9 @@ class PretrainedWeights:
     def _path(self, key: str) -> str | None:
         if not self.cache_dir:
             return None
-        import os
-
         return os.path.join(self.cache_dir, "pretrained", f"{key}.weights.h5")
 
     def get(self, key: str, model: keras.Model) -> bool:
-        import os
-
         if key in self._memory:
             model.set_weights(self._memory[key])
             return True
@@ -434,8 +433,6 @@ class PretrainedWeights:
         return False
 
     def put(self, key: str, model: keras.Model) -> None:
-        import os
-
         self._memory[key] = model.get_weights()
         path = self._path(key)
         if path:
@@ -545,7 +542,9 @@ def train_privacy(
     result["probs"] = _rounded(_sigmoid(logits))
     if transfer:
         result["transfer"] = {
-            n: _privacy_result(t.privacy_test[1], _predict(test_model, t.privacy_test[0], 64))
+            n: _privacy_result(
+                t.privacy_test[1], _predict(test_model, t.privacy_test[0], ev.batch_size)
+            )
             for n, t in transfer.items()
         }
     result["seconds"] = time.perf_counter() - start
