@@ -195,9 +195,14 @@ class GenerateTest(tf.test.TestCase):
     def test_ensure_benchmark_reuses_and_regenerates(self):
         cfg = dataclasses.replace(TINY, num_videos=8)
         root = synthetic.benchmark_root(cfg, base_dir=self.get_temp_dir())
-        self.assertEqual(os.path.basename(root), f"benchmark-v2-{C.fingerprint(cfg)}")
+        self.assertEqual(
+            os.path.basename(root), f"benchmark-v{synthetic.VERSION}-{C.fingerprint(cfg)}"
+        )
         cross_root = synthetic.benchmark_root(cfg, base_dir=self.get_temp_dir(), cross=True)
-        self.assertEqual(os.path.basename(cross_root), f"benchmark_cross-v2-{C.fingerprint(cfg)}")
+        self.assertEqual(
+            os.path.basename(cross_root),
+            f"benchmark_cross-v{synthetic.VERSION}-{C.fingerprint(cfg)}",
+        )
         synthetic.ensure_benchmark(cfg, root)
         meta = os.path.join(root, "meta.json")
         stamp = os.path.getmtime(meta)

@@ -55,7 +55,7 @@ ACTIONS: tuple[str, ...] = (
 _FINGERS_MOVING = ("beckon", "rub_hands")
 # Bumped whenever the rendered content changes: part of benchmark_root's folder name, so a
 # cache written by older generator code is never reused.
-VERSION = 2
+VERSION = 3
 META_FILE = "meta.json"
 
 # Skin tones (PA-HMDB51 skin_color 1 white, 2 brown/yellow, 3 black); luminances ~193/149/81.
@@ -65,6 +65,8 @@ _HEAD = 0.15  # head radius as a fraction of the actor height (a large skin area
 _LINK_DARK = np.array([25, 25, 25], np.float32)
 _LINK_LIGHT = np.array([230, 230, 230], np.float32)
 _LUMA = np.array([0.299, 0.587, 0.114], np.float32)
+# Face marks' luminance contrast, as a fraction of the skin's distance to black or white.
+_MARK_CONTRAST = 0.7
 # Non-skin hues (degrees) for clothing and "unidentifiable" costume skin: skips orange/brown.
 _NON_SKIN_HUES = ((70.0, 330.0),)
 
@@ -167,13 +169,17 @@ def _luma(rgb) -> float:
 
 
 def _colour_at_luma(rng, luma: float) -> np.ndarray:
-    """A saturated non-skin hue scaled to `luma`, so greyscale cannot tell it from skin."""
+    """A saturated non-skin hue with exactly luminance `luma`, so greyscale cannot tell it
+    from skin of the same luminance."""
     lo, hi = _NON_SKIN_HUES[rng.integers(len(_NON_SKIN_HUES))]
     hue = rng.uniform(lo, hi) / 360.0
     rgb = np.array(colorsys.hsv_to_rgb(hue, rng.uniform(0.45, 0.8), 1.0), np.float32) * 255.0
     for _ in range(4):  # scale towards the target luminance; clipping needs a few rounds
         rgb = np.clip(rgb * (luma / max(_luma(rgb), 1.0)), 0.0, 255.0)
-    return rgb
+    short = luma - _luma(rgb)
+    if short > 0:  # too bright for this saturation: mix towards white (luma 255) to reach it
+        rgb = rgb + (short / max(255.0 - _luma(rgb), 1e-3)) * (255.0 - rgb)
+    return rgb.astype(np.float32)
 
 
 def _contrast(rgb: np.ndarray, k: float) -> np.ndarray:
@@ -183,6 +189,17 @@ def _contrast(rgb: np.ndarray, k: float) -> np.ndarray:
     surrounding colour and area downsampling erases them.
     """
     return k * np.minimum(rgb, 255.0 - rgb)
+
+
+def _face_mark_offset(skin: np.ndarray) -> np.ndarray:
+    """`_contrast` scaled so the marks' luminance contrast depends on the skin's luminance
+    only (_MARK_CONTRAST of its distance to black or white, where the colour allows): with the plain
+    per-channel bound, marks on a costume colour had another greyscale contrast than marks on
+    skin of the same luminance, a skin-colour cue that survives greyscale."""
+    d = _contrast(skin, 1.0)
+    luma = _luma(skin)
+    want = _MARK_CONTRAST * min(luma, 255.0 - luma)
+    return d * min(1.0, want / max(_luma(d), 1e-3))
 
 
 def _background(rng, size: int) -> np.ndarray:
@@ -223,12 +240,20 @@ class _Appearance:
 
 
 def _sample_skin(rng, visible: bool, tone: int | None = None) -> tuple[int, np.ndarray]:
-    luma_tone = int(rng.integers(3))
-    if not visible:
-        luma = _luma(_SKIN_TONES[luma_tone]) + rng.uniform(-8, 8)
-        return 0, _colour_at_luma(rng, luma)
     tone = int(rng.integers(3)) if tone is None else tone
-    return tone + 1, np.clip(_SKIN_TONES[tone] + rng.uniform(-10, 10, size=3), 0, 255)
+    skin = np.clip(_SKIN_TONES[tone] + rng.uniform(-10, 10, size=3), 0, 255).astype(np.float32)
+    if not visible:
+        # "Unidentifiable" costume skin: a non-skin hue at the luminance of a skin sample drawn
+        # exactly as visible skin is, so the two have one luminance distribution and greyscale
+        # leaves no skin-colour cue (generator v2 drew it differently: a greyscale attacker
+        # scored 5.4 points above prevalence).
+        luma = _luma(skin)
+        for _ in range(50):  # a colour whose face marks can reach skin's contrast (see above)
+            colour = _colour_at_luma(rng, luma)
+            if _luma(_contrast(colour, 1.0)) >= _MARK_CONTRAST * min(luma, 255.0 - luma):
+                break
+        return 0, colour
+    return tone + 1, skin
 
 
 def _clothing(rng) -> np.ndarray:
@@ -360,7 +385,7 @@ def _draw_person(cv: _Canvas, size: int, x, feet_y, h, pose, look: dict) -> dict
     face = look.get("face", 0)
     if face:
         mark = max(1.0, round(size / 40))
-        d = _contrast(skin, 0.9)
+        d = _face_mark_offset(skin)
         sides = (-1.0, 1.0) if face == 2 else (look.get("face_side", 1.0),)
         for side in sides:
             ex = np.floor(x + side * 0.42 * head_r - mark / 2)
