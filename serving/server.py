@@ -15,17 +15,43 @@ RESOURCE_EXHAUSTED (from gRPC itself) for a message above the receive limit.
 MODEL_BASE is either a model's version folder (TF Serving's --model_base_path) or the export
 root holding <model_name>/<version>/ (what serving.export writes); --model_config_file reads
 TF Serving's models.config instead.
+
+Bounded work per request. The message limit alone does not bound the work: a TensorProto may
+declare a huge shape with a single value that tf.make_ndarray repeats to fill it, and the
+graph's float activations are many times the uint8 input. So the shape each input declares is
+checked against --max_request_pixels (frames x height x width) before any tensor is built;
+a request above it gets RESOURCE_EXHAUSTED naming the cap. Accepted requests run through the
+graph in chunks along the frames axis of at most --max_batch_pixels pixels (and
+--max_batch_frames frames), so peak memory is about --workers chunks, whatever the batch. An
+exception inside the model call that is not a TF status (which keeps its own code, as in TF
+Serving) is answered INTERNAL, naming the model, version and input shape.
+
+Versions that fail to load are retried, not remembered as broken forever. serving.export never
+needs this: it writes a dot-folder and renames it into place, so a version folder appears
+complete or not at all. A version copied in by other means (cp -r, rsync, an object-store
+sync) can be seen half-written: variables/ present and saved_model.pb still on its way, or a
+file truncated. Such a version is retried up to --max_load_retries times with exponential
+backoff from --load_retry_seconds (TF Serving: --max_num_load_retries, 5), and again whenever
+its files change (their sizes and mtimes), once they have stopped changing for one poll. The
+served version stays in service until a newer one loads.
+
+TLS: --ssl_cert and --ssl_key serve over TLS (PEM files); clients pass the CA (or the
+self-signed certificate) to serving.client --ssl_root_cert. Without them the port is plaintext,
+and binding a non-loopback --host logs a warning.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import ipaddress
 import logging
+import math
 import os
 import signal
 import sys
 import threading
+import time
 from concurrent import futures
 
 import grpc
@@ -48,6 +74,9 @@ from serving.export import list_versions
 log = logging.getLogger("serving.server")
 
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# Pixels the graph sees per call: about 1 GB of activations for the width-32 f_d, two
+# 1024 x 1024 frames or 167 frames of 112 x 112.
+DEFAULT_MAX_BATCH_PIXELS = 2 * 1024 * 1024
 
 
 class RequestError(Exception):
@@ -58,6 +87,67 @@ class RequestError(Exception):
         self.code = code
 
 
+@dataclasses.dataclass(frozen=True)
+class RequestLimits:
+    """What one Predict may cost; 0 switches a limit off.
+
+    max_request_pixels: frames x height x width summed over the inputs, checked on the
+      declared shapes before anything is materialised (RESOURCE_EXHAUSTED above it).
+    max_batch_pixels, max_batch_frames: the largest chunk of the frames axis run through the
+      graph at once; bigger requests are run chunk by chunk and the outputs concatenated.
+    """
+
+    max_request_pixels: int = S.MAX_REQUEST_PIXELS
+    max_batch_pixels: int = DEFAULT_MAX_BATCH_PIXELS
+    max_batch_frames: int = 0
+
+    def __post_init__(self):
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if value < 0:
+                raise ValueError(
+                    f"{field.name} (--{field.name}) must be >= 0 (0: no limit), got {value}"
+                )
+
+    def chunk_frames(self, frames: int, pixels_per_frame: int) -> int:
+        """Frames per graph call for a batch of `frames` frames of `pixels_per_frame` each."""
+        chunk = max(frames, 1)
+        if self.max_batch_pixels and pixels_per_frame > 0:
+            chunk = min(chunk, self.max_batch_pixels // pixels_per_frame)
+        if self.max_batch_frames:
+            chunk = min(chunk, self.max_batch_frames)
+        return max(chunk, 1)  # a single frame above the budget still runs (alone)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How a version that fails to load is retried (see the module doc).
+
+    max_retries: loads after the first failed one, per unchanged contents; then the version
+      is given up until its files change.
+    base_seconds: the wait before the first retry, doubling per retry up to max_seconds.
+    """
+
+    max_retries: int = 5
+    base_seconds: float = 2.0
+    max_seconds: float = 60.0
+
+    def __post_init__(self):
+        if self.max_retries < 0:
+            raise ValueError(
+                f"max_retries (--max_load_retries) must be >= 0, got {self.max_retries}"
+            )
+        if self.base_seconds < 0 or self.max_seconds < 0:
+            raise ValueError(
+                "base_seconds (--load_retry_seconds) and max_seconds must be >= 0, got "
+                f"{self.base_seconds} and {self.max_seconds}"
+            )
+
+    def delay(self, failures: int) -> float:
+        """Seconds to wait after the `failures`-th consecutive failed load (1-based)."""
+        return min(self.base_seconds * 2.0 ** (failures - 1), self.max_seconds)
+
+
 @dataclasses.dataclass
 class LoadedVersion:
     version: int
@@ -65,6 +155,16 @@ class LoadedVersion:
     signatures: dict  # key -> concrete function
     signature_defs: dict  # key -> meta_graph_pb2.SignatureDef
     loaded: object  # keeps the restored object (and its variables) alive
+
+
+@dataclasses.dataclass
+class LoadFailure:
+    """A version folder that failed to load, and when to try it again."""
+
+    fingerprint: tuple  # the folder's files as last seen, see _fingerprint
+    failures: int  # consecutive failed loads of these contents; 0 after a change
+    retry_at: float  # time.monotonic() of the next attempt
+    error: str
 
 
 def _load_version(path: str, version: int) -> LoadedVersion:
@@ -79,40 +179,115 @@ def _load_version(path: str, version: int) -> LoadedVersion:
     return LoadedVersion(version, path, dict(loaded.signatures), defs, loaded)
 
 
-class ServedModel:
-    """One model name: its version folder, the newest loaded version, a failed-load memo."""
+def _fingerprint(path: str) -> tuple:
+    """(relative path, size, mtime) of every file under path: it moves while a copy arrives."""
+    entries = []
+    for root, dirs, files in os.walk(path):
+        dirs.sort()
+        for name in sorted(files):
+            full = os.path.join(root, name)
+            try:
+                st = os.stat(full)
+            except OSError:  # removed between listing and stat: the next poll sees it
+                continue
+            entries.append((os.path.relpath(full, path), st.st_size, st.st_mtime_ns))
+    return tuple(entries)
 
-    def __init__(self, name: str, model_dir: str):
+
+class ServedModel:
+    """One model name: its version folder, the newest loaded version, failed loads to retry."""
+
+    def __init__(self, name: str, model_dir: str, retry: RetryPolicy | None = None):
         self.name = name
         self.model_dir = model_dir
+        self.retry = retry or RetryPolicy()
         self._current: LoadedVersion | None = None
-        self._failed: set[int] = set()
+        self._failures: dict[int, LoadFailure] = {}
         self._lock = threading.Lock()
 
     @property
     def current(self) -> LoadedVersion | None:
         return self._current
 
+    @property
+    def failures(self) -> dict[int, LoadFailure]:
+        """Versions newer than the served one that failed to load (a copy, for inspection)."""
+        return dict(self._failures)
+
+    def _due(self, version: int, failure: LoadFailure, fingerprint: tuple, now: float) -> bool:
+        """Whether a version that failed before should be loaded again now."""
+        if fingerprint != failure.fingerprint:
+            # A copy still arriving, or a fixed export: start afresh, but only load once the
+            # files have stayed the same for one poll, not while they are being written.
+            log.info("model %s: version %d changed since it failed to load", self.name, version)
+            failure.fingerprint = fingerprint
+            failure.failures = 0
+            failure.retry_at = now
+            return False
+        return failure.failures <= self.retry.max_retries and now >= failure.retry_at
+
+    def _record_failure(
+        self, version: int, path: str, fingerprint: tuple, error: Exception, now: float
+    ) -> None:
+        failure = self._failures.setdefault(version, LoadFailure(fingerprint, 0, now, ""))
+        failure.fingerprint = fingerprint  # as before the load: a change since is retried
+        failure.failures += 1
+        failure.error = f"{type(error).__name__}: {error}"
+        if failure.failures > self.retry.max_retries:
+            log.error(
+                "model %s: cannot load version %d from %s (%d attempts, giving up until its "
+                "files change): %s",
+                self.name,
+                version,
+                path,
+                failure.failures,
+                failure.error,
+            )
+            return
+        delay = self.retry.delay(failure.failures)
+        failure.retry_at = now + delay
+        log.error(
+            "model %s: cannot load version %d from %s (attempt %d of %d, next in %.1f s or "
+            "when its files change): %s",
+            self.name,
+            version,
+            path,
+            failure.failures,
+            self.retry.max_retries + 1,
+            delay,
+            failure.error,
+        )
+
     def refresh(self) -> bool:
-        """Loads the newest version if newer than the served one; True when it switched."""
-        candidates = [v for v in list_versions(self.model_dir) if v not in self._failed]
-        if not candidates:
-            return False
-        newest = candidates[-1]
+        """Loads the newest loadable version if newer than the served one; True on a switch.
+
+        Versions are tried newest first; one that failed before is skipped until its retry
+        is due, so an older complete version can be served meanwhile.
+        """
+        versions = list_versions(self.model_dir)
+        present = set(versions)
+        self._failures = {v: f for v, f in self._failures.items() if v in present}
         current = self._current
-        if current is not None and newest <= current.version:
-            return False
-        path = os.path.join(self.model_dir, str(newest))
-        try:
-            loaded = _load_version(path, newest)
-        except Exception as e:  # a broken export must not take the server down
-            log.error("model %s: cannot load version %d from %s: %s", self.name, newest, path, e)
-            self._failed.add(newest)
-            return False
-        with self._lock:
-            self._current = loaded
-        log.info("model %s: serving version %d (%s)", self.name, newest, path)
-        return True
+        now = time.monotonic()
+        for version in reversed(versions):
+            if current is not None and version <= current.version:
+                break
+            path = os.path.join(self.model_dir, str(version))
+            fingerprint = _fingerprint(path)  # before loading, so a change meanwhile counts
+            failure = self._failures.get(version)
+            if failure is not None and not self._due(version, failure, fingerprint, now):
+                continue
+            try:
+                loaded = _load_version(path, version)
+            except Exception as e:  # a broken export must not take the server down
+                self._record_failure(version, path, fingerprint, e, now)
+                continue
+            with self._lock:
+                self._current = loaded
+            self._failures = {v: f for v, f in self._failures.items() if v > version}
+            log.info("model %s: serving version %d (%s)", self.name, version, path)
+            return True
+        return False
 
 
 def _tf_status_to_grpc(error: tf.errors.OpError) -> grpc.StatusCode:
@@ -135,10 +310,38 @@ def _op_error_detail(error: tf.errors.OpError) -> str:
     return (" ".join(useful) or error.message)[:2000]
 
 
-def _check_input(alias: str, array: np.ndarray, info) -> None:
+def _proto_shape(alias: str, proto) -> tuple[int, ...]:
+    """The shape a request TensorProto declares, read without materialising it."""
+    shape = tuple(d.size for d in proto.tensor_shape.dim)
+    if any(n < 0 for n in shape):
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT,
+            f"input {alias!r}: shape {shape} has a negative dimension",
+        )
+    return shape
+
+
+def _pixels(shape: tuple[int, ...]) -> int:
+    """Frames x height x width of an [N, H, W, C] input (C <= 4); every element otherwise.
+
+    Counting every element of any other shape keeps the cap a bound on memory whatever the
+    signature accepts.
+    """
+    elements = math.prod(shape)
+    if len(shape) == 4 and 1 <= shape[-1] <= 4:
+        return elements // shape[-1]
+    return elements
+
+
+def _check_input(alias: str, dtype_enum: int, shape: tuple[int, ...], info) -> None:
     """What TF Serving's session checks before running: dtype first, then shape."""
     want = tf.dtypes.as_dtype(info.dtype)
-    got = tf.dtypes.as_dtype(array.dtype)
+    try:
+        got = tf.dtypes.as_dtype(dtype_enum)
+    except TypeError as e:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"input {alias!r}: unknown dtype {dtype_enum}"
+        ) from e
     if want != got:
         raise RequestError(
             grpc.StatusCode.INVALID_ARGUMENT,
@@ -147,23 +350,32 @@ def _check_input(alias: str, array: np.ndarray, info) -> None:
     if info.tensor_shape.unknown_rank:
         return
     dims = [d.size for d in info.tensor_shape.dim]
-    ok = len(dims) == array.ndim and all(
-        d < 0 or d == n for d, n in zip(dims, array.shape, strict=True)
-    )
+    ok = len(dims) == len(shape) and all(d < 0 or d == n for d, n in zip(dims, shape, strict=True))
     if not ok:
-        shape = tuple(None if d < 0 else d for d in dims)
+        want_shape = tuple(None if d < 0 else d for d in dims)
         raise RequestError(
             grpc.StatusCode.INVALID_ARGUMENT,
-            f"input {alias!r}: shape {tuple(array.shape)} is not compatible with {shape}",
+            f"input {alias!r}: shape {shape} is not compatible with {want_shape}",
         )
+
+
+def _materialise(alias: str, proto) -> np.ndarray:
+    """The request tensor as an array; only called once its declared size passed the cap."""
+    try:
+        return tf.make_ndarray(proto)
+    except Exception as e:
+        raise RequestError(
+            grpc.StatusCode.INVALID_ARGUMENT, f"input {alias!r}: malformed TensorProto: {e}"
+        ) from e
 
 
 class _Servicer(
     prediction_service_pb2_grpc.PredictionServiceServicer,
     model_service_pb2_grpc.ModelServiceServicer,
 ):
-    def __init__(self, models: dict[str, ServedModel]):
+    def __init__(self, models: dict[str, ServedModel], limits: RequestLimits):
         self._models = models
+        self._limits = limits
 
     # -- lookup -------------------------------------------------------------------------
 
@@ -238,24 +450,89 @@ class _Servicer(
                 f"output tensor alias not found in signature: {unknown[0]} "
                 f"Outputs expected to be in the set {sorted(sig.outputs)}.",
             )
-        feeds = {}
-        for alias, proto in request.inputs.items():
-            try:
-                array = tf.make_ndarray(proto)
-            except Exception as e:
-                raise RequestError(
-                    grpc.StatusCode.INVALID_ARGUMENT, f"input {alias!r}: malformed TensorProto: {e}"
-                ) from e
-            _check_input(alias, array, sig.inputs[alias])
-            feeds[alias] = tf.constant(array)
-        outputs = version.signatures[key](**feeds)
+        # Everything below the message limit is checked on declared shapes first: building
+        # the arrays (or running the graph) is what a too-large request must never get to.
+        shapes = {}
+        for alias in sorted(request.inputs):
+            proto = request.inputs[alias]
+            shapes[alias] = _proto_shape(alias, proto)
+            _check_input(alias, proto.dtype, shapes[alias], sig.inputs[alias])
+        pixels = sum(_pixels(shape) for shape in shapes.values())
+        cap = self._limits.max_request_pixels
+        if cap and pixels > cap:
+            sizes = ", ".join(f"{a!r} {' x '.join(map(str, s))}" for a, s in shapes.items())
+            raise RequestError(
+                grpc.StatusCode.RESOURCE_EXHAUSTED,
+                f"request of {pixels} pixels ({sizes}) exceeds the cap of {cap} pixels "
+                f"(frames x height x width) per request, --max_request_pixels; "
+                f"send fewer or smaller frames per request",
+            )
+        feeds = {alias: _materialise(alias, request.inputs[alias]) for alias in shapes}
+        aliases = list(request.output_filter) or sorted(sig.outputs)
+        outputs = self._run(request.model_spec.name, version, key, feeds, aliases, pixels)
         response = predict_pb2.PredictResponse()
         response.model_spec.name = request.model_spec.name
         response.model_spec.version.value = version.version
         response.model_spec.signature_name = key
-        for alias in list(request.output_filter) or sorted(outputs):
-            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias].numpy()))
+        for alias in aliases:
+            response.outputs[alias].CopyFrom(tf.make_tensor_proto(outputs[alias]))
         return response
+
+    def _run(
+        self,
+        name: str,
+        version: LoadedVersion,
+        key: str,
+        feeds: dict[str, np.ndarray],
+        aliases: list[str],
+        pixels: int,
+    ) -> dict[str, np.ndarray]:
+        """The signature on feeds, chunk by chunk along the frames axis (see RequestLimits)."""
+        leading = {a.shape[0] if a.ndim else None for a in feeds.values()}
+        frames = leading.pop() if len(leading) == 1 else None
+        if frames is None:  # no common batch axis to split: run as one
+            return self._call(name, version, key, feeds, aliases)
+        chunk = self._limits.chunk_frames(frames, pixels // frames if frames else 0)
+        if frames <= chunk:
+            return self._call(name, version, key, feeds, aliases)
+        # Written into preallocated outputs, so the chunks' results never exist twice.
+        result: dict[str, np.ndarray] = {}
+        for start in range(0, frames, chunk):
+            part = {alias: array[start : start + chunk] for alias, array in feeds.items()}
+            size = min(chunk, frames - start)
+            for alias, out in self._call(name, version, key, part, aliases).items():
+                if out.ndim == 0 or out.shape[0] != size:
+                    raise RequestError(
+                        grpc.StatusCode.INTERNAL,
+                        f"output {alias!r} of model {name!r} has shape {out.shape} for "
+                        f"{size} frames, so it cannot be computed in chunks; raise "
+                        "--max_batch_pixels / --max_batch_frames above this request",
+                    )
+                if alias not in result:
+                    result[alias] = np.empty((frames, *out.shape[1:]), out.dtype)
+                result[alias][start : start + size] = out
+        return result
+
+    def _call(self, name, version, key, feeds, aliases) -> dict[str, np.ndarray]:
+        """One graph call; whatever the model raises stays inside this request.
+
+        A TF status keeps its code, as in TF Serving (a failed graph assert is
+        INVALID_ARGUMENT, an allocation failure RESOURCE_EXHAUSTED); any other exception is
+        INTERNAL, naming what failed on which shapes.
+        """
+        try:
+            outputs = version.signatures[key](**{a: tf.constant(x) for a, x in feeds.items()})
+            return {alias: outputs[alias].numpy() for alias in aliases}
+        except tf.errors.OpError:
+            raise
+        except Exception as e:
+            shapes = ", ".join(f"{a!r} {tuple(x.shape)}" for a, x in feeds.items())
+            log.exception("model %s version %d failed", name, version.version)
+            raise RequestError(
+                grpc.StatusCode.INTERNAL,
+                f"model {name!r} version {version.version} signature {key!r} failed on "
+                f"{shapes}: {type(e).__name__}: {e}",
+            ) from e
 
     def _metadata(self, request):
         if not request.HasField("model_spec"):
@@ -303,7 +580,10 @@ class _Servicer(
 
 
 def resolve_models(
-    model_base_path: str = "", model_name: str = S.MODEL_NAME, model_config_file: str = ""
+    model_base_path: str = "",
+    model_name: str = S.MODEL_NAME,
+    model_config_file: str = "",
+    retry: RetryPolicy | None = None,
 ) -> dict[str, ServedModel]:
     """Model name -> version folder, from a models.config or a base path (see module doc)."""
     if model_config_file:
@@ -313,12 +593,33 @@ def resolve_models(
         entries = [(c.name, c.base_path) for c in config.model_config_list.config]
         if not entries:
             raise ValueError(f"{model_config_file}: model_config_list has no config entry")
-        return {name: ServedModel(name, path) for name, path in entries}
+        return {name: ServedModel(name, path, retry) for name, path in entries}
     if not model_base_path:
         raise ValueError("give --model_base_path or --model_config_file")
     nested = os.path.join(model_base_path, model_name)
     model_dir = nested if os.path.isdir(nested) else model_base_path
-    return {model_name: ServedModel(model_name, model_dir)}
+    return {model_name: ServedModel(model_name, model_dir, retry)}
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+def _read_pem(flag: str, path: str, kind: str) -> bytes:
+    """A PEM file's bytes; checked here because gRPC only reports "Failed to bind" on bad ones."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        raise ValueError(f"{flag}: cannot read {path!r}: {e.strerror}") from e
+    if b"-----BEGIN " not in data or kind.encode() not in data:
+        raise ValueError(f"{flag}: {path!r} holds no PEM block of a {kind}")
+    return data
 
 
 class ModelServer:
@@ -332,21 +633,49 @@ class ModelServer:
         workers: int = 8,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         poll_seconds: float = 2.0,
+        limits: RequestLimits | None = None,
+        ssl_cert: str = "",
+        ssl_key: str = "",
     ):
         self.models = models
+        self.limits = limits or RequestLimits()
         self._poll_seconds = poll_seconds
         self._stop = threading.Event()
+        if bool(ssl_cert) != bool(ssl_key):
+            missing = "--ssl_key" if ssl_cert else "--ssl_cert"
+            raise ValueError(f"TLS needs both --ssl_cert and --ssl_key; {missing} is missing")
+        self.tls = bool(ssl_cert)
         options = [
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ]
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=workers), options=options)
-        servicer = _Servicer(models)
+        servicer = _Servicer(models, self.limits)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(servicer, self._server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(servicer, self._server)
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        try:
+            if self.tls:
+                key = _read_pem("--ssl_key", ssl_key, "PRIVATE KEY")
+                cert = _read_pem("--ssl_cert", ssl_cert, "CERTIFICATE")
+                credentials = grpc.ssl_server_credentials([(key, cert)])
+                self.port = self._server.add_secure_port(f"{host}:{port}", credentials)
+            else:
+                if not _is_loopback(host):
+                    log.warning(
+                        "serving plaintext gRPC on %s, which is not a loopback address: frames "
+                        "and results cross the network unencrypted (give --ssl_cert and "
+                        "--ssl_key)",
+                        host,
+                    )
+                self.port = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError as e:  # gRPC's only word for any failure to open the port
+            self.port = 0
+            cause = f" ({e})"
+        else:
+            cause = ""
         if self.port == 0:
-            raise OSError(f"cannot bind {host}:{port}")
+            hint = "; or --ssl_key is not the key of --ssl_cert" if self.tls else ""
+            raise OSError(f"cannot bind {host}:{port}: in use or not an address here{hint}{cause}")
         self.address = f"{host}:{self.port}"
         self._poller = threading.Thread(target=self._poll, name="version-poll", daemon=True)
 
@@ -387,20 +716,71 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workers", type=int, default=8)
     parser.add_argument("--max_message_mb", type=float, default=64.0)
     parser.add_argument("--poll_seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--max_request_pixels",
+        type=int,
+        default=S.MAX_REQUEST_PIXELS,
+        help="cap on frames x height x width per Predict, checked before decoding "
+        "(RESOURCE_EXHAUSTED above it); 0: no cap",
+    )
+    parser.add_argument(
+        "--max_batch_pixels",
+        type=int,
+        default=DEFAULT_MAX_BATCH_PIXELS,
+        help="larger requests run through the graph in chunks of frames of at most this "
+        "many pixels (a single larger frame runs alone); 0: no limit",
+    )
+    parser.add_argument(
+        "--max_batch_frames",
+        type=int,
+        default=0,
+        help="and of at most this many frames; 0: only --max_batch_pixels limits chunks",
+    )
+    parser.add_argument(
+        "--max_load_retries",
+        type=int,
+        default=RetryPolicy.max_retries,
+        help="retries of a version that fails to load, before waiting for its files to change",
+    )
+    parser.add_argument(
+        "--load_retry_seconds",
+        type=float,
+        default=RetryPolicy.base_seconds,
+        help="wait before the first retry, doubling per retry (at most 60 s)",
+    )
+    parser.add_argument("--ssl_cert", default="", help="PEM certificate (chain): serve TLS")
+    parser.add_argument("--ssl_key", default="", help="PEM private key of --ssl_cert")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    models = resolve_models(args.model_base_path, args.model_name, args.model_config_file)
-    server = ModelServer(
-        models,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        max_message_bytes=int(args.max_message_mb * 1024 * 1024),
-        poll_seconds=args.poll_seconds,
-    ).start()
+    try:
+        retry = RetryPolicy(max_retries=args.max_load_retries, base_seconds=args.load_retry_seconds)
+        models = resolve_models(
+            args.model_base_path, args.model_name, args.model_config_file, retry
+        )
+        limits = RequestLimits(
+            max_request_pixels=args.max_request_pixels,
+            max_batch_pixels=args.max_batch_pixels,
+            max_batch_frames=args.max_batch_frames,
+        )
+        server = ModelServer(
+            models,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            max_message_bytes=int(args.max_message_mb * 1024 * 1024),
+            poll_seconds=args.poll_seconds,
+            limits=limits,
+            ssl_cert=args.ssl_cert,
+            ssl_key=args.ssl_key,
+        )
+    except (ValueError, OSError) as e:  # a bad flag or file: say which, without a trace-back
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    server.start()
     for name, model in models.items():
         if model.current is None:
             log.warning("model %s: no loadable version yet in %s", name, model.model_dir)
+    log.info("TLS %s", "on" if server.tls else "off (plaintext)")
     print(f"serving on {server.address}", flush=True)
 
     done = threading.Event()

@@ -19,5 +19,9 @@ METHOD_NAME = "tensorflow/serving/predict"
 METADATA_FIELD = "signature_def"
 # f_d downsamples twice by 2 and upsamples back, so H and W must be multiples of this.
 SPATIAL_DIVISOR = 4
+# Default cap of serving.server's --max_request_pixels (frames x height x width per Predict):
+# 16 frames of 1024 x 1024, a little below what the 64 MiB message limit lets through in uint8.
+# serving.client sizes its requests to fit it.
+MAX_REQUEST_PIXELS = 16 * 1024 * 1024
 # TF Serving's config file, written next to the model folders.
 MODELS_CONFIG = "models.config"

@@ -9,6 +9,7 @@ from unittest import mock
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2
 
 from configs.experiments import get_config
 from serving import client as C
@@ -79,6 +80,42 @@ class ClientTest(tf.test.TestCase):
             C.degrade_frames(stub, np.zeros((2, 8, 8, 3), np.float32))
         with self.assertRaisesRegex(ValueError, "batch: must be >= 1"):
             C.degrade_frames(stub, np.zeros((2, 8, 8, 3), np.uint8), batch=0)
+
+
+class _EchoStub:
+    """A PredictionServiceStub stand-in that returns the frames and records each batch."""
+
+    def __init__(self):
+        self.batches = []
+
+    def Predict(self, request, timeout=None):
+        frames = tf.make_ndarray(request.inputs[S.INPUT_KEY])
+        self.batches.append(len(frames))
+        response = predict_pb2.PredictResponse()
+        response.outputs[S.OUTPUT_KEY].CopyFrom(tf.make_tensor_proto(frames))
+        return response
+
+
+class RequestSizeTest(tf.test.TestCase):
+    def test_batches_shrink_to_the_pixel_cap(self):
+        frames = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3)).astype(np.uint8)
+        for cap, batches in (
+            (3 * 64, [3, 3, 3, 1]),
+            (0, [4, 4, 2]),
+            (10**6, [4, 4, 2]),
+            (1, [1] * 10),
+        ):
+            stub = _EchoStub()
+            out = C.degrade_frames(stub, frames, batch=4, max_request_pixels=cap)
+            self.assertEqual(stub.batches, batches, f"cap {cap}")
+            self.assertAllEqual(out, frames)
+
+    def test_default_cap_is_the_servers(self):
+        stub = _EchoStub()
+        C.degrade_frames(stub, np.zeros((20, 1024, 1024, 3), np.uint8), batch=20)
+        self.assertEqual(stub.batches, [16, 4])  # 16 x 1024 x 1024 = S.MAX_REQUEST_PIXELS
+        with self.assertRaisesRegex(ValueError, "max_request_pixels: must be >= 0"):
+            C.degrade_frames(stub, np.zeros((1, 4, 4, 3), np.uint8), max_request_pixels=-1)
 
 
 if __name__ == "__main__":
