@@ -128,7 +128,7 @@ def _table_models(args, size: int):
             yield name, build_degrader(cfg, frame_size=size), _calibration(size)
         return
     from serving.tflite import representative_frames_from_pipeline
-    from tfprivacy.train.artifacts import load_degrader
+    from tfprivacy.artifacts import load_degrader
 
     for run in args.run:
         model, cfg = load_degrader(run, frame_size=size)

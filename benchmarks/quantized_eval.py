@@ -277,6 +277,7 @@ def _artifacts(model, cfg, size, representative, tmp):
     """name -> (degrade_fn, bytes); float Keras first."""
     from serving import qat, tflite
     from serving import quantized_savedmodel as QS
+    from serving import signatures as S
     from tfprivacy.eval.evaluate_lib import keras_degrade_fn
 
     fns = {"keras float": (keras_degrade_fn(model), None)}
@@ -295,20 +296,22 @@ def _artifacts(model, cfg, size, representative, tmp):
 
         path = QS.export_quantized(model, tmp, version=1)
         loaded = tf.saved_model.load(path)
-        serve = loaded.signatures["serving_default"]
+        serve = loaded.signatures[S.SIGNATURE_KEY]
         fns["savedmodel int8 vars"] = (_uint8_signature_fn(serve), QS.variables_bytes(path))
     return fns
 
 
 def _uint8_signature_fn(serve):
-    """A float [0,1] degrade_fn over a uint8 -> uint8 serving signature."""
-    import tensorflow as tf
+    """A float [0,1] degrade_fn over a uint8 -> uint8 serving signature.
 
+    Its inputs are v / 255 frames (protocol.degrade_array, the PSNR probe): no clip needed.
+    """
     from serving import signatures as S
+    from tfprivacy.frames import round_to_uint8, to_unit_float
 
     def fn(frames):
-        x = tf.cast(tf.round(frames * 255.0), tf.uint8)
-        return tf.cast(serve(**{S.INPUT_KEY: x})[S.OUTPUT_KEY], tf.float32) / 255.0
+        x = round_to_uint8(frames)
+        return to_unit_float(serve(**{S.INPUT_KEY: x})[S.OUTPUT_KEY])
 
     return fn
 
@@ -319,9 +322,10 @@ def main(argv):
 
     quiet_logs()
     from serving import tflite
+    from tfprivacy import artifacts
     from tfprivacy.data.sources import build_sources
     from tfprivacy.eval import protocol
-    from tfprivacy.train import artifacts
+    from tfprivacy.frames import to_unit_float_np
 
     out = FLAGS.out or os.path.join(FLAGS.run, "quantized_eval.json")
     plot_path = os.path.splitext(out)[0] + ".png"
@@ -336,7 +340,7 @@ def main(argv):
     size = cfg.data.frame_size
     model, _ = artifacts.load_degrader(FLAGS.run, frame_size=size)
     splits = protocol.materialize_splits(build_sources(cfg.data), cfg)
-    probe = splits.action_test[0][:16].reshape((-1, size, size, 3)).astype(np.float32) / 255.0
+    probe = to_unit_float_np(splits.action_test[0][:16].reshape((-1, size, size, 3)))
     reference = np.asarray(model(probe, training=False))
     representative = tflite.representative_frames_from_pipeline(cfg.data)
     with tempfile.TemporaryDirectory() as tmp:

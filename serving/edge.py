@@ -17,6 +17,7 @@ import time
 import numpy as np
 
 from serving.tflite import TFLiteDegrader
+from tfprivacy.frames import round_to_uint8_np
 
 
 def _video_fps(path: str, default: int = 12) -> int:
@@ -57,7 +58,8 @@ def degrade_video(
         degraded = runner(frame[None])[0]
         times.append(time.perf_counter() - t)
         if degraded.dtype != np.uint8:
-            degraded = np.round(degraded * 255.0).astype(np.uint8)
+            # float32 already clipped to [0, 1] by TFLiteDegrader: no clip needed.
+            degraded = round_to_uint8_np(degraded)
         out[i] = degraded
     write_video(video_out, out, fps=_video_fps(video_in))
     total = time.perf_counter() - start

@@ -23,6 +23,7 @@ import shutil
 import tensorflow as tf
 
 from serving import signatures as S
+from tfprivacy.frames import to_uint8, to_unit_float
 
 _VERSION_RE = re.compile(r"^[0-9]+$")
 
@@ -44,16 +45,6 @@ def list_versions(model_dir: str) -> list[int]:
         for name in os.listdir(model_dir)
         if _VERSION_RE.match(name) and os.path.isdir(os.path.join(model_dir, name))
     )
-
-
-def to_unit_float(frames: tf.Tensor) -> tf.Tensor:
-    """uint8 [0, 255] -> float32 [0, 1]: the pipeline's normalisation (process_clip's /255)."""
-    return tf.cast(frames, tf.float32) / 255.0
-
-
-def to_uint8(images: tf.Tensor) -> tf.Tensor:
-    """float [0, 1] -> uint8, rounding to nearest and clipping values f_d pushes out of range."""
-    return tf.cast(tf.round(tf.clip_by_value(images, 0.0, 1.0) * 255.0), tf.uint8)
 
 
 def check_frames(frames: tf.Tensor) -> tf.Tensor:
@@ -193,7 +184,7 @@ def export_run(
     base_prefix: str = "",
 ) -> str:
     """Loads a run's f_d (free spatial dims) and exports it; returns the version directory."""
-    from tfprivacy.train.artifacts import load_degrader
+    from tfprivacy.artifacts import load_degrader
 
     degrader, cfg = load_degrader(run_dir, frame_size=None)
     path = export_degrader(degrader, model_base, model_name or cfg.export.model_name, version)

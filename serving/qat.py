@@ -238,7 +238,7 @@ def convert_qat(
 def main(argv=None) -> int:
     import argparse
 
-    from tfprivacy.train.artifacts import load_degrader
+    from tfprivacy.artifacts import load_degrader
 
     parser = argparse.ArgumentParser(description="QAT fine-tune a run's f_d; write int8 TFLite.")
     parser.add_argument("--run", required=True, help="training run directory")

@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from serving import export as E
 from serving import signatures as S
+from serving import tflite as T
 
 QUANT_SUFFIX = "_int8"
 
@@ -130,19 +131,28 @@ def export_quantized(
 
 
 def main(argv=None) -> int:
-    from tfprivacy.train.artifacts import load_degrader
+    from tfprivacy.artifacts import load_degrader
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--run", required=True, help="training run directory")
     parser.add_argument("--out", required=True, help="model base path (TF Serving layout)")
     parser.add_argument("--name", default=S.MODEL_NAME + QUANT_SUFFIX)
     parser.add_argument("--version", type=int, default=None)
+    parser.add_argument("--frames", type=int, default=T.DEFAULT_REPRESENTATIVE_FRAMES)
+    parser.add_argument(
+        "--strict", action="store_true", help=f"exit 2 below {T.MIN_QUANT_PSNR_DB:.0f} dB PSNR"
+    )
     args = parser.parse_args(argv)
-    model, _ = load_degrader(args.run)
+    model, cfg = load_degrader(args.run)
     path = export_quantized(model, args.out, args.name, args.version)
     E.write_models_config(args.out)
     print(f"wrote {path} (variables: {variables_bytes(path)} bytes)")
-    return 0
+    frames = T.representative_frames_from_pipeline(cfg.data, args.frames, None)
+    reference = model(frames, training=False).numpy()
+    quantized = QuantizedDegrader(model)(tf.constant(frames)).numpy()
+    lines, ok = T.psnr_lines({"int8": {"psnr_db": T.psnr(reference, quantized)}})
+    print("\n".join(lines))
+    return 0 if ok or not args.strict else 2
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ import keras
 import tensorflow as tf
 
 from configs.experiments import get_config
+from tfprivacy import artifacts
 from tfprivacy import config as C
 from tfprivacy.eval import evaluate_lib
 from tfprivacy.models import build_degrader
-from tfprivacy.train import artifacts
 
 
 class EvaluateTest(tf.test.TestCase):

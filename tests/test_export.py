@@ -16,9 +16,9 @@ from tensorflow_serving.config import model_server_config_pb2
 from configs.experiments import get_config
 from serving import export as E
 from serving import signatures as S
+from tfprivacy.artifacts import save_degrader
 from tfprivacy.data.pipeline import process_clip
 from tfprivacy.models import build_degrader
-from tfprivacy.train.artifacts import save_degrader
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 

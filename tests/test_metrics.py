@@ -5,7 +5,7 @@ import tensorflow as tf
 from absl.testing import parameterized
 from sklearn import metrics as skm
 
-from tfprivacy.eval import metrics
+from tfprivacy import metrics
 
 
 class AveragePrecisionTest(tf.test.TestCase, parameterized.TestCase):

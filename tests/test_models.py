@@ -102,6 +102,7 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
             "DepthToSpace",  # weightless; serving.qat gives it a pass-through quantize config
         }
         self.assertIn(models.DEGRADER_NORM, ("none", "batch"))
+        self.assertEqual(ModelConfig().degrader_norm, models.DEGRADER_NORM)
         for variant in models.DEGRADER_VARIANTS:
             kinds = {type(layer).__name__ for layer in models.build_degrader(_tiny(variant)).layers}
             self.assertLessEqual(kinds, allowed, variant)

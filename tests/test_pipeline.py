@@ -224,6 +224,22 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("zero-length", reasons["empty.avi"])
         self.assertIn("does not exist", reasons["missing.avi"])
 
+    def test_bad_videos_warned_once_per_run_and_listed(self):
+        pipeline._BAD_INPUTS.clear()  # a new run
+        with self.assertLogs(level="WARNING") as logs:
+            for _ in range(2):  # two phases: each builds its datasets and trackers anew
+                tracker = pipeline.BadVideoTracker(6, 0.5)
+                pipeline.materialize(
+                    pipeline.video_dataset(
+                        self.records + self._bad_records(), _cfg(), training=False, tracker=tracker
+                    )
+                )
+        warned = [m for m in logs.output if "Skipping unreadable input" in m]
+        for name in ("corrupt.avi", "empty.avi", "missing.avi"):
+            self.assertEqual(sum(name in m for m in warned), 1, name)
+        listed = {os.path.basename(b["path"]) for b in pipeline.bad_inputs()}
+        self.assertLessEqual({"corrupt.avi", "empty.avi", "missing.avi"}, listed)
+
     def test_too_many_bad_videos_raise_naming_files(self):
         records = self.records + self._bad_records()  # 3 of 6 bad > 0.4
         cfg = _cfg(max_bad_fraction=0.4)

@@ -216,6 +216,48 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(calls, [cfg.eval.finetune_epochs])
         self.assertEqual(again["cmap"], r["panel"]["plain_ft"]["cmap"])
 
+    def _fit_descs(self, fn):
+        calls, orig = [], protocol._fit
+        try:
+            protocol._fit = lambda *a, **k: calls.append(a[7]) or orig(*a, **k)
+            result = fn()
+        finally:
+            protocol._fit = orig
+        return calls, result
+
+    @parameterized.parameters(True, False)
+    def test_raw_from_scratch_attacker_is_the_pretraining(self, equal_epochs):
+        cfg = _cfg(("plain",), finetune=("plain",))
+        if not equal_epochs:
+            cfg.eval = dataclasses.replace(cfg.eval, pretrain_epochs=2)
+        splits = _splits()
+        # Equal content in another array: what the raw baseline's degrade step returns.
+        degraded = dataclasses.replace(
+            splits, privacy_train=(splits.privacy_train[0].copy(), splits.privacy_train[1])
+        )
+        protocol.PretrainedWeights._memory.clear()
+        store = protocol.PretrainedWeights()
+        calls, r = self._fit_descs(
+            lambda: protocol.evaluate_seed(degraded, cfg, 0, raw=splits, pretrained=store)
+        )
+        privacy_calls = [c for c in calls if c.startswith("privacy")]
+        self.assertIn(protocol._pretrained_key(cfg, 0, "plain"), store._memory)
+        if equal_epochs:  # raw's "plain" is the pretraining: trained once, then fine-tuned
+            self.assertEqual(privacy_calls, ["privacy plain", "privacy plain_ft"])
+        else:
+            self.assertEqual(
+                privacy_calls, ["privacy plain", "privacy plain on raw", "privacy plain_ft"]
+            )
+        self.assertIn("plain_ft", r["panel"])
+        # Other training frames: the from-scratch attacker trains, whatever the store holds.
+        other = dataclasses.replace(
+            splits, privacy_train=(255 - splits.privacy_train[0], splits.privacy_train[1])
+        )
+        calls, _ = self._fit_descs(
+            lambda: protocol.train_privacy("plain", other, cfg, 0, raw=splits, pretrained=store)
+        )
+        self.assertEqual(calls, ["privacy plain"])
+
     def test_finetuned_attacker_needs_raw_splits(self):
         cfg = _cfg(("plain",), finetune=("plain",))
         with self.assertRaisesRegex(ValueError, "raw splits"):

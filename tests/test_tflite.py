@@ -11,8 +11,8 @@ from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import tflite
+from tfprivacy.artifacts import save_degrader
 from tfprivacy.models import build_degrader
-from tfprivacy.train.artifacts import save_degrader
 
 SIZE = 32
 
@@ -44,6 +44,13 @@ class PsnrTest(tf.test.TestCase):
     def test_shape_mismatch(self):
         with self.assertRaisesRegex(tflite.TFLiteError, "psnr: shapes differ"):
             tflite.psnr(np.zeros(3), np.zeros(4))
+
+    def test_floor_warns_on_a_collapsed_conversion(self):
+        lines, ok = tflite.psnr_lines({"float32": {"psnr_db": 60.0}, "int8": {"psnr_db": 2.8}})
+        self.assertFalse(ok)
+        self.assertNotIn("WARNING", lines[0])
+        self.assertIn("PSNR vs float 2.8 dB  WARNING: below the 20 dB floor", lines[1])
+        self.assertTrue(tflite.psnr_lines({"int8": {"psnr_db": 48.0, "bytes": 10}})[1])
 
 
 class ConvertTest(tf.test.TestCase, parameterized.TestCase):

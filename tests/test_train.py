@@ -8,9 +8,10 @@ import tensorflow as tf
 from absl.testing import parameterized
 
 from configs import get_config
+from tfprivacy import artifacts
 from tfprivacy import config as C
-from tfprivacy.train import artifacts
-from tfprivacy.train.loop import NonFiniteLossError, Trainer, format_summary
+from tfprivacy.train.loop import NonFiniteLossError, Trainer
+from tfprivacy.train.summary import format_summary
 
 
 def tiny(run_dir, *overrides):
@@ -58,7 +59,8 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
 
     def test_non_finite_loss_stops_naming_phase_step_and_model(self):
         run_dir = os.path.join(self.get_temp_dir(), "nan_target")
-        cfg = tiny(run_dir, "trainer.target_lr=nan", "trainer.checkpoint_every=2")
+        cfg = tiny(run_dir, "trainer.checkpoint_every=2")
+        cfg.trainer.target_lr = float("nan")  # past the config check: a loss that blows up
         with self.assertRaisesRegex(
             NonFiniteLossError,
             r"'target_loss' in phase pretrain_target at step 1 \(model: target\)",
@@ -80,7 +82,8 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
         # The degrader's output clip hides NaN weights from its loss: the weight check at
         # checkpoint time still refuses to write them.
         run_dir = os.path.join(self.get_temp_dir(), "nan_degrader")
-        cfg = tiny(run_dir, "trainer.degrader_lr=nan", "trainer.checkpoint_every=2")
+        cfg = tiny(run_dir, "trainer.checkpoint_every=2")
+        cfg.trainer.degrader_lr = float("nan")  # past the config check: weights that blow up
         with self.assertRaisesRegex(NonFiniteLossError, r"phase identity.*non-finite.*degrader"):
             Trainer(cfg).train()
         self.assertIsNone(tf.train.latest_checkpoint(os.path.join(run_dir, "ckpt")))

@@ -4,39 +4,57 @@ With no flags: the default pipeline on the built-in benchmark (generated on firs
 the two-fold evaluation. Kill it at any point and run the same command again: it resumes.
 """
 
+import sys
+
 from absl import app, flags
 
+from tfprivacy import config as C
+from tfprivacy import runtime
+from tfprivacy.data.records import DataError
 from trainers import adversarial_lib
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string("config", "benchmark", "Named experiment (configs/experiments.py).")
 flags.DEFINE_multi_string("set", [], "Config override part.field=value (repeatable).")
-flags.DEFINE_enum("strategy", None, ["grl", "kbeam", "entropy"], "Adversarial strategy.")
+flags.DEFINE_enum("strategy", None, list(C.STRATEGIES), "Adversarial strategy.")
 flags.DEFINE_integer("M", None, "Ensemble size: number of privacy models.")
 flags.DEFINE_integer("R", None, "Restart the privacy models every R adversarial steps (0: never).")
 flags.DEFINE_float("gamma", None, "Weight of the adversarial term.")
-flags.DEFINE_integer("steps", None, "Adversarial steps.")
+flags.DEFINE_integer("steps", None, "Adversarial steps (trainer.adversarial_steps).")
+flags.DEFINE_integer("identity_steps", None, "Identity pretraining steps of f_d.")
+flags.DEFINE_integer("pretrain_target_steps", None, "Pretraining steps of f_T on f_d's output.")
+flags.DEFINE_integer("pretrain_privacy_steps", None, "Pretraining steps of the f_b ensemble.")
+flags.DEFINE_integer("attack_steps", None, "Steps of the fresh f_b trained on the final f_d.")
 flags.DEFINE_string("run_dir", None, "Where checkpoints, summaries and reports go.")
-flags.DEFINE_enum(
-    "distribution", None, ["default", "mirrored", "multi_worker"], "tf.distribute strategy."
-)
+flags.DEFINE_enum("distribution", None, list(C.DISTRIBUTIONS), "tf.distribute strategy.")
 flags.DEFINE_bool("evaluate", True, "Run the two-fold evaluation after training.")
 
 
 def main(argv):
     del argv
-    cfg = adversarial_lib.resolve_config(
-        FLAGS.config,
-        FLAGS.set,
-        strategy=FLAGS.strategy,
-        num_models=FLAGS.M,
-        restart_every=FLAGS.R,
-        gamma=FLAGS.gamma,
-        steps=FLAGS.steps,
-        run_dir=FLAGS.run_dir,
-        distribution=FLAGS.distribution,
-    )
-    adversarial_lib.run(cfg, evaluate=FLAGS.evaluate, deterministic_eval=True)
+    runtime.import_tensorflow()  # before any TF import: no CPU-only start-up chatter
+    try:
+        cfg = adversarial_lib.resolve_config(
+            FLAGS.config,
+            FLAGS.set,
+            strategy=FLAGS.strategy,
+            num_models=FLAGS.M,
+            restart_every=FLAGS.R,
+            gamma=FLAGS.gamma,
+            steps=FLAGS.steps,
+            identity_steps=FLAGS.identity_steps,
+            pretrain_target_steps=FLAGS.pretrain_target_steps,
+            pretrain_privacy_steps=FLAGS.pretrain_privacy_steps,
+            attack_steps=FLAGS.attack_steps,
+            run_dir=FLAGS.run_dir,
+            distribution=FLAGS.distribution,
+        )
+    except C.ConfigError as err:  # a bad value or name: no traceback, no work
+        raise app.UsageError(str(err)) from None
+    try:
+        adversarial_lib.run(cfg, evaluate=FLAGS.evaluate, deterministic_eval=True)
+    except DataError as err:  # the message lists every problem and what to do; no traceback
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":

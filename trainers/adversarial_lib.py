@@ -8,33 +8,35 @@ import time
 from configs import get_config
 from tfprivacy import config as C
 
+# Shortcut flags -> the config field each sets.
+SHORTCUTS = {
+    "strategy": ("adversary", "strategy"),
+    "num_models": ("adversary", "num_models"),
+    "restart_every": ("adversary", "restart_every"),
+    "gamma": ("adversary", "gamma"),
+    "steps": ("trainer", "adversarial_steps"),
+    "identity_steps": ("trainer", "identity_steps"),
+    "pretrain_target_steps": ("trainer", "pretrain_target_steps"),
+    "pretrain_privacy_steps": ("trainer", "pretrain_privacy_steps"),
+    "attack_steps": ("trainer", "attack_steps"),
+    "run_dir": ("trainer", "run_dir"),
+    "distribution": ("trainer", "distribution"),
+}
+
 
 def resolve_config(
-    name: str,
-    overrides: list[str] | None = None,
-    *,
-    strategy: str | None = None,
-    num_models: int | None = None,
-    restart_every: int | None = None,
-    gamma: float | None = None,
-    steps: int | None = None,
-    run_dir: str | None = None,
-    distribution: str | None = None,
+    name: str, overrides: list[str] | None = None, **shortcuts
 ) -> C.ExperimentConfig:
-    """Named experiment + `--set part.field=value` overrides + the shortcut flags (which win)."""
-    extra = []
-    for key, value in (
-        ("adversary.strategy", strategy),
-        ("adversary.num_models", num_models),
-        ("adversary.restart_every", restart_every),
-        ("adversary.gamma", gamma),
-        ("trainer.adversarial_steps", steps),
-        ("trainer.run_dir", run_dir),
-        ("trainer.distribution", distribution),
-    ):
+    """Named experiment + `--set part.field=value` overrides + the shortcut flags (which win;
+    keys of SHORTCUTS, None = not given), checked as a whole (C.ConfigError names the field)."""
+    cfg = get_config(name, list(overrides or []))
+    for key, value in shortcuts.items():
+        if key not in SHORTCUTS:
+            raise TypeError(f"resolve_config: unknown shortcut {key!r}")
         if value is not None:
-            extra.append(f"{key}={value}")
-    return get_config(name, list(overrides or []) + extra)
+            part, field_name = SHORTCUTS[key]
+            setattr(getattr(cfg, part), field_name, value)
+    return C.check(cfg)
 
 
 def quiet_logs() -> None:
@@ -51,11 +53,16 @@ def run(cfg: C.ExperimentConfig, evaluate: bool = True, deterministic_eval: bool
     deterministic_eval: switch TF to deterministic kernels before the evaluation (process-wide
     and one-way, so the command line asks for it, not callers that go on in-process).
     """
+    from tfprivacy.data.check import require_usable
+
+    # Every dataset problem at once (DataError naming each file and field), before any TF work.
+    require_usable(cfg.data)
     from tfprivacy.train.distribute import make_strategy
 
     # A multi-worker strategy must exist before any other TF op of the process.
     strategy = make_strategy(cfg.trainer.distribution)
-    from tfprivacy.train.loop import Trainer, format_summary
+    from tfprivacy.train.loop import Trainer
+    from tfprivacy.train.summary import format_summary
 
     quiet_logs()
     start = time.time()

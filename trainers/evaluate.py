@@ -7,6 +7,8 @@ Without a trained f_d in --run, give --config (and --set) for a baselines-only r
 
 from absl import app, flags
 
+from tfprivacy import config as C
+from tfprivacy import runtime
 from tfprivacy.eval import evaluate_lib, protocol
 
 FLAGS = flags.FLAGS
@@ -33,7 +35,11 @@ flags.DEFINE_bool("cache", True, "Reuse cached baseline results.")
 
 def main(argv):
     del argv
-    cfg = evaluate_lib.resolve_config(FLAGS.run, FLAGS.config, FLAGS.set)
+    runtime.import_tensorflow()  # before any TF import: no CPU-only start-up chatter
+    try:
+        cfg = evaluate_lib.resolve_config(FLAGS.run, FLAGS.config, FLAGS.set)
+    except C.ConfigError as err:  # a bad value or name: no traceback, no work
+        raise app.UsageError(str(err)) from None
     protocol.enable_determinism()  # the same seed gives the same figures whatever the load
     evaluate_lib.run_evaluation(
         FLAGS.run,

@@ -5,7 +5,8 @@ Stages (video): record indices -> parallel PyAV decode (tf.numpy_function) -> sk
 shuffle, repeat] -> temporal sampling of T frames (labels gathered with the same indices)
 -> [train: scale-jitter crop] -> process_clip -> batch -> prefetch.
 
-`process_clip` is the one preprocessing function shared with evaluation and export.
+`process_clip` is the one preprocessing function shared with evaluation and export; the
+uint8 <-> [0, 1] conversion and the frame-index formulas live in tfprivacy.frames.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ from absl import logging
 from tfprivacy.config import DataConfig
 from tfprivacy.data import video_io
 from tfprivacy.data.records import NUM_ATTRIBUTES, DataError, ImageRecord, VideoRecord
+from tfprivacy.frames import (
+    eval_frame_indices,
+    spread_frame_indices,
+    to_unit_float,
+    train_frame_indices,
+)
 
 # Training crops keep at least this fraction of the side before resizing back (scale jitter).
 MIN_CROP_SCALE = 0.9
@@ -33,6 +40,18 @@ class TooManyBadInputsError(DataError):
 
 # ---------------------------------------------------------------------------------------------
 # Bad input accounting
+
+
+# Every input skipped in this process, path -> reason: each is warned once per run (not once
+# per phase or epoch), and summaries and reports list them (bad_inputs()).
+_BAD_INPUTS: dict[str, str] = {}
+_BAD_LOCK = threading.Lock()
+
+
+def bad_inputs() -> list[dict]:
+    """The inputs skipped so far in this process: [{"path", "reason"}], in the order met."""
+    with _BAD_LOCK:
+        return [{"path": p, "reason": r} for p, r in _BAD_INPUTS.items()]
 
 
 class BadVideoTracker:
@@ -70,7 +89,11 @@ class BadVideoTracker:
             if path not in self._bad_paths:
                 self._bad_paths.add(path)
                 self.bad.append((path, reason))
-                logging.warning("Skipping unreadable input %s: %s", path, reason)
+                with _BAD_LOCK:
+                    first = path not in _BAD_INPUTS
+                    _BAD_INPUTS.setdefault(path, reason)
+                if first:
+                    logging.warning("Skipping unreadable input %s: %s", path, reason)
         self.check()
 
     def too_many(self) -> bool:
@@ -143,7 +166,7 @@ def _resize_frames(frames: tf.Tensor, frame_size: int) -> tf.Tensor:
 
 def process_clip(frames_uint8, frame_size: int) -> tf.Tensor:
     """uint8 frames [..., H, W, 3] -> float32 [..., frame_size, frame_size, 3] in [0, 1]."""
-    return _resize_frames(frames_uint8, frame_size) / 255.0
+    return to_unit_float(_resize_frames(frames_uint8, frame_size))
 
 
 def _resize_uint8(frames: tf.Tensor, frame_size: int) -> tf.Tensor:
@@ -157,56 +180,7 @@ def clip_privacy_labels(frame_labels) -> tf.Tensor:
 
 
 # ---------------------------------------------------------------------------------------------
-# Temporal sampling
-
-
-def eval_frame_indices(num_frames, clip_length: int) -> tf.Tensor:
-    """T evenly spaced indices over the whole video: the centre of each of T equal segments.
-
-    index_i = floor((2i + 1) * N / (2T)); N=16, T=8 -> 1, 3, ..., 15. Short videos repeat
-    frames (N=4, T=8 -> 0, 0, 1, 1, 2, 2, 3, 3).
-    """
-    n = tf.cast(num_frames, tf.int32)
-    i = tf.range(clip_length, dtype=tf.int32)
-    return (2 * i + 1) * n // (2 * clip_length)
-
-
-def train_frame_indices(num_frames, clip_length: int, seed) -> tf.Tensor:
-    """T frames at stride max(1, N // T) from a random start; loops when N < T.
-
-    The stride matches the eval sampling's temporal scale (motion speed carries the action).
-    """
-    n, stride, num_starts = _strided_starts(num_frames, clip_length)
-    start = (
-        tf.random.stateless_uniform([], seed=seed, minval=0, maxval=tf.int32.max, dtype=tf.int32)
-        % num_starts
-    )
-    return (start + tf.range(clip_length, dtype=tf.int32) * stride) % n
-
-
-def _strided_starts(num_frames, clip_length: int):
-    """(N, stride max(1, N // T), number of starts >= 1) of T-frame clips at that stride."""
-    n = tf.cast(num_frames, tf.int32)
-    stride = tf.maximum(1, n // clip_length)
-    span = (clip_length - 1) * stride + 1
-    return n, stride, tf.maximum(tf.where(span <= n, n - span + 1, n), 1)
-
-
-def spread_frame_indices(num_frames, clip_length: int, num_clips: int) -> tf.Tensor:
-    """[num_clips, T] indices: clips at the training stride, starts spread evenly over the video.
-
-    With N=16, T=8 (stride 2, starts 0..1) two clips take frames 0, 2, .., 14 and 1, 3, .., 15:
-    together every frame once. The evaluation's training clips: deterministic, and covering
-    the video rather than one random crop of it.
-    """
-    n, stride, num_starts = _strided_starts(num_frames, clip_length)
-    k = tf.range(num_clips, dtype=tf.int32)
-    starts = (k * (num_starts - 1)) // max(num_clips - 1, 1) if num_clips > 1 else k * 0
-    if num_clips > 1:
-        # Fewer starts than clips: wrap around so extra clips take the next offsets.
-        starts = tf.where(num_starts >= num_clips, starts, k % num_starts)
-    steps = tf.range(clip_length, dtype=tf.int32) * stride
-    return (starts[:, None] + steps[None, :]) % n
+# Sampling (which frames form a clip: tfprivacy.frames, imported above)
 
 
 def _random_crop_resize(frames: tf.Tensor, frame_size: int, seed) -> tf.Tensor:

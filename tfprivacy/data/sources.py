@@ -17,11 +17,12 @@ import importlib
 import json
 import os
 
+from tfprivacy import config as C
 from tfprivacy.config import DataConfig
 from tfprivacy.data import hmdb51, pahmdb51, ucf101, vispr
 from tfprivacy.data.records import DataError, ImageRecord, VideoRecord, VideoSplit
 
-DATASETS = ("benchmark", "benchmark_cross", "hmdb51_pahmdb51", "ucf101_vispr")
+DATASETS = C.DATASETS
 # The built-in benchmark writes only split 1 (HMDB51 format).
 _BENCHMARK_SPLIT = 1
 

@@ -14,7 +14,7 @@ import os
 
 from tfprivacy import config as C
 
-PROTOCOL_VERSION = 4  # bump when model builders or the protocol change results
+PROTOCOL_VERSION = 5  # bump when model builders or the protocol change results
 
 # EvalConfig fields that only choose what to run or where to store it, not what a run measures.
 _NOT_IN_KEY = ("seeds", "baselines", "cache_dir")

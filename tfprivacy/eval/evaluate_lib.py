@@ -15,6 +15,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfprivacy import config as C
+from tfprivacy import metrics
+from tfprivacy.data import pipeline
 from tfprivacy.eval import baselines as B
 from tfprivacy.eval import cache, intervals, protocol, report
 from tfprivacy.version import __version__
@@ -92,10 +94,28 @@ def compare(results: dict, confidence: float) -> list[dict]:
     return out
 
 
+def evaluation_problems(results: dict, chance: dict) -> dict[str, list[str]]:
+    """Why figures of this evaluation cannot be trusted, by degrader ("ruler": the fresh models
+    on raw data); {} when nothing applies. A degrader listed here wins no comparison."""
+    out = {}
+    raw = results.get("raw")
+    if raw:
+        figures = {
+            "action_top1": raw["action_top1"]["mean"],
+            "privacy_cmap_worst": raw["worst_case"]["cmap"]["mean"],
+        }
+        level = {"action_top1": chance["action_top1"], "privacy_cmap_worst": chance["cmap"]}
+        if problems := metrics.health_problems(figures, level, None):
+            out["ruler"] = problems
+    for name, r in results.items():
+        if problems := metrics.health_problems(None, None, r.get("fidelity")):
+            out[name] = problems
+    return out
+
+
 def resolve_config(run_dir: str, name: str | None, overrides: Sequence[str]) -> C.ExperimentConfig:
     """The run's config.json plus overrides; or a named experiment for a baselines-only report."""
-    from configs import experiments
-    from tfprivacy.train import artifacts
+    from tfprivacy import artifacts, experiments
 
     if os.path.exists(os.path.join(run_dir, artifacts.CONFIG_FILE)):
         if name:
@@ -126,7 +146,7 @@ def run_evaluation(
     without a degrader in run_dir gives a baselines-only report. sources: a DatasetSources to
     reuse (the trainer passes its own), else built from cfg.data. Returns the report dict.
     """
-    from tfprivacy.train import artifacts
+    from tfprivacy import artifacts
 
     start = time.perf_counter()
     say = print if progress else (lambda *a, **k: None)
@@ -192,6 +212,15 @@ def run_evaluation(
     frames = _frame_columns(splits, frame_fns)
 
     comparisons = compare(results, cfg.eval.confidence)
+    problems = evaluation_problems(results, splits.chance())
+    for c in comparisons:
+        invalid = problems.get("ruler", []) + problems.get(c["reference"], [])
+        invalid += problems.get(c["other"], [])
+        if invalid:
+            c["verdict"] = "not valid"
+    for name, reasons in problems.items():
+        for reason in reasons:
+            say(f"[eval] NOT VALID ({name}): {reason}")
     for r in results.values():
         r.pop("replicates", None)
     timing["total_s"] = time.perf_counter() - start
@@ -213,6 +242,8 @@ def run_evaluation(
         "cache_dir": cache_dir,
         "results": results,
         "comparisons": comparisons,
+        "problems": problems,
+        "bad_inputs": pipeline.bad_inputs(),
         "timing": timing,
     }
     out["files"] = report.write_report(run_dir, out, frames)

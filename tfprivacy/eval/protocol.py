@@ -30,11 +30,15 @@ import numpy as np
 import tensorflow as tf
 
 from tfprivacy import config as C
+from tfprivacy import metrics
 from tfprivacy.data import pipeline
 from tfprivacy.data.records import NUM_ATTRIBUTES, PRIVACY_ATTRIBUTES
-from tfprivacy.eval import intervals, metrics
+from tfprivacy.eval import intervals
+from tfprivacy.frames import to_uint8_np as to_uint8  # protocol.to_uint8: the public name
+from tfprivacy.frames import to_unit_float, to_unit_float_np
 
 DegradeFn = Callable[[tf.Tensor], tf.Tensor]
+FIDELITY_CLIPS = 64  # test clips on which each degrader's PSNR and output variance are measured
 # Global seed set while sampling the evaluation clips (see materialize_splits).
 SAMPLING_SEED = 20190614
 
@@ -86,10 +90,6 @@ class EvalSplits:
             "privacy_train": len(self.privacy_train[1]),
             "privacy_test": len(self.privacy_test[1]),
         }
-
-
-def to_uint8(x) -> np.ndarray:
-    return np.clip(np.rint(np.asarray(x, np.float32) * 255.0), 0, 255).astype(np.uint8)
 
 
 def _materialize_videos(records, cfg, training, seed, with_privacy):
@@ -172,7 +172,7 @@ def degrade_array(
     frames = x.reshape((-1, *x.shape[-3:]))
     out = np.empty_like(frames)
     for start in range(0, len(frames), chunk_frames):
-        batch = tf.constant(frames[start : start + chunk_frames], tf.float32) / 255.0
+        batch = to_unit_float(frames[start : start + chunk_frames])
         y = np.asarray(degrade_fn(batch), np.float32)
         if y.shape != batch.shape:
             raise ValueError(
@@ -217,7 +217,7 @@ def _dataset(x: np.ndarray, y: np.ndarray, batch_size: int, seed: int | None) ->
     if seed is not None:
         ds = ds.shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size).map(
-        lambda a, b: (tf.cast(a, tf.float32) / 255.0, b), num_parallel_calls=tf.data.AUTOTUNE
+        lambda a, b: (to_unit_float(a), b), num_parallel_calls=tf.data.AUTOTUNE
     )
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -240,7 +240,7 @@ class _EpochBar(keras.callbacks.Callback):
 def channel_stats(x: np.ndarray, max_values: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std in [0, 1] units of uint8 frames (a strided sample if huge)."""
     flat = x.reshape(-1, x.shape[-1])
-    flat = flat[:: max(1, flat.shape[0] // max_values)].astype(np.float64) / 255.0
+    flat = to_unit_float_np(flat[:: max(1, flat.shape[0] // max_values)], np.float64)
     return flat.mean(axis=0), np.maximum(flat.std(axis=0), 1e-3)
 
 
@@ -448,6 +448,14 @@ def _pretrained_key(cfg: C.ExperimentConfig, seed: int, arch: str) -> str:
     return f"{arch}-" + cache.cache_key(cfg.data, cfg.eval, seed, f"pretrained-{arch}")
 
 
+def _is_pretraining(arch: str, train, raw: EvalSplits | None, ev: C.EvalConfig) -> bool:
+    """Whether training `arch` from scratch on `train` is exactly its "_ft" raw pretraining."""
+    if raw is None or arch not in ev.finetune_panel or ev.pretrain_epochs != ev.privacy_epochs:
+        return False
+    raw_x, raw_y = _frame_training_set(raw, ev.privacy_train_frames)
+    return np.array_equal(raw_y, train[1]) and np.array_equal(raw_x, train[0])
+
+
 def train_privacy(
     arch: str,
     splits: EvalSplits,
@@ -485,36 +493,32 @@ def train_privacy(
     if base in FRAME_ARCHS:
         frame_model = build_privacy_frame_model(base, NUM_ATTRIBUTES, shape, width, name=name)
         train = _frame_training_set(splits, ev.privacy_train_frames)
-        epochs = ev.privacy_epochs
+        pretrained = pretrained or PretrainedWeights()
+        key = _pretrained_key(cfg, seed, base)
+
+        def fit(model, data, epochs, desc):
+            _fit(model, data, loss, ev, seed, epochs, ev.privacy_batch_size, desc, progress)
+
         if base != arch:
             if raw is None:
                 raise ValueError(f"attacker {arch!r} needs the raw splits to pretrain on")
             raw_train = _frame_training_set(raw, ev.privacy_train_frames)
-            stats = channel_stats(raw_train[0])
-            model = standardized(frame_model, *stats)
-            pretrained = pretrained or PretrainedWeights()
-            key = _pretrained_key(cfg, seed, base)
+            model = standardized(frame_model, *channel_stats(raw_train[0]))
             if not pretrained.get(key, model):
                 t0 = time.perf_counter()
-                _fit(
-                    model,
-                    raw_train,
-                    loss,
-                    ev,
-                    seed,
-                    ev.pretrain_epochs,
-                    ev.privacy_batch_size,
-                    f"privacy {base} on raw",
-                    progress,
-                )
+                fit(model, raw_train, ev.pretrain_epochs, f"privacy {base} on raw")
                 pretrained.put(key, model)
                 pretrain_s = time.perf_counter() - t0
-            epochs = ev.finetune_epochs
+            fit(model, train, ev.finetune_epochs, f"privacy {arch}")
         else:
             model = standardized(frame_model, *channel_stats(train[0]))
-        _fit(
-            model, train, loss, ev, seed, epochs, ev.privacy_batch_size, f"privacy {arch}", progress
-        )
+            # On raw frames this attacker IS the "_ft" attackers' raw pretraining (same data,
+            # seed, model and schedule when pretrain_epochs == privacy_epochs): train it once.
+            shared = _is_pretraining(arch, train, raw, ev)
+            if not (shared and pretrained.get(key, model)):
+                fit(model, train, ev.privacy_epochs, f"privacy {arch}")
+                if shared:
+                    pretrained.put(key, model)
         test_model = model
         if not splits.privacy_on_images:
             test_model = wrap_frame_model(model, shape, name=name)
@@ -740,16 +744,27 @@ def evaluate_degrader(
         t0 = time.perf_counter()
         degraded = degrade_splits(degrade_fn, splits, progress, desc=f"degrade {name}")
         degrade_s = time.perf_counter() - t0
+        # How far the degrader moves its input (PSNR, output variance), on a few test clips;
+        # kept with each seed's result, so cached seeds carry it too.
+        n = FIDELITY_CLIPS
+        fid = metrics.fidelity(
+            to_unit_float_np(splits.action_test[0][:n]),
+            to_unit_float_np(degraded.action_test[0][:n]),
+        )
         for s in todo:
             t0 = time.perf_counter()
             per_seed[s] = evaluate_seed(
                 degraded, cfg, s, progress, raw=splits, pretrained=pretrained
             )
+            per_seed[s]["fidelity"] = fid
             seed_s[s] = time.perf_counter() - t0
             if seed_cache:
                 seed_cache.put(s, per_seed[s])
     result = aggregate([per_seed[s] for s in seed_list], splits, cfg.eval)
     result["name"] = name
+    fidelities = [per_seed[s]["fidelity"] for s in seed_list if "fidelity" in per_seed[s]]
+    if fidelities:
+        result["fidelity"] = fidelities[0]
     result["chance"] = splits.chance()
     result["sizes"] = splits.sizes()
     result["cached_seeds"] = [s for s in seed_list if s not in todo]

@@ -45,7 +45,14 @@ def markdown(report: Mapping) -> str:
     seeds = report["seeds"]
     ev = report["eval"]
     conf = ev.get("confidence", 0.95)
+    scratch = ", ".join(f"`{a}`" for a in ev["privacy_panel"])
     finetuned = ", ".join(f"`{a}_ft`" for a in ev.get("finetune_panel", ()))
+    panel = [f"{scratch} ({ev.get('privacy_epochs')} epochs from scratch)"] if scratch else []
+    if finetuned:
+        panel.append(
+            f"{finetuned} ({ev.get('pretrain_epochs')} epochs on raw frames, then "
+            f"{ev.get('finetune_epochs')} on the degraded ones)"
+        )
     lines = [
         f"# Two-fold evaluation: {report.get('experiment', '')}",
         "",
@@ -53,32 +60,39 @@ def markdown(report: Mapping) -> str:
         f"seeds with its {100 * conf:.0f}% bootstrap interval over test items and seeds "
         "in brackets.",
         f"Fresh target model: `{ev['target']}` ({ev.get('target_epochs')} epochs); privacy "
-        f"panel: {', '.join(f'`{a}`' for a in ev['privacy_panel'])} "
-        f"({ev.get('privacy_epochs')} epochs)"
-        + (
-            f", and {finetuned} (trained on raw frames, fine-tuned on degraded ones)"
-            if finetuned
-            else ""
-        )
+        f"panel: {' and '.join(panel)}"
         + ". Worst case = the attacker with the highest cMAP; best AP = the highest AP of any "
         "attacker, per attribute. Feature probe = logistic regression of the attributes on the "
         "fresh target's penultimate features.",
         f"Chance: action top-1 {100 * chance['action_top1']:.1f}, "
         f"cMAP {100 * chance['cmap']:.1f} (mean test prevalence).",
         "",
+    ]
+    problems = report.get("problems") or {}
+    if problems:
+        lines += ["## NOT VALID: figures that prove nothing", ""]
+        lines += [f"- {name}: {reason}" for name, rs in problems.items() for reason in rs]
+        lines.append("")
+    bad = report.get("bad_inputs") or []
+    if bad:
+        lines += [f"## Skipped inputs ({len(bad)}, unreadable)", ""]
+        lines += [f"- `{b['path']}`: {b['reason']}" for b in bad]
+        lines.append("")
+    lines += [
         "## Privacy-utility trade-off",
         "",
         "| degrader | action top-1 ↑ | worst-case cMAP ↓ | feature probe cMAP ↓ "
-        "| worst macro-F1 ↓ | worst attacker |",
-        "|---|---|---|---|---|---|",
+        "| worst macro-F1 ↓ | worst attacker | PSNR dB |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         w = r["worst_case"]
         attackers = ", ".join(sorted(set(w["models"])))
         probe = _fmt(r["feature_probe"]["cmap"]) if "feature_probe" in r else "-"
+        psnr = f"{r['fidelity']['psnr_db']:.1f}" if "fidelity" in r else "-"
         lines.append(
             f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | {probe} | "
-            f"{_fmt(w['macro_f1'])} | {attackers} |"
+            f"{_fmt(w['macro_f1'])} | {attackers} | {psnr} |"
         )
     comparisons = report.get("comparisons") or []
     if comparisons:

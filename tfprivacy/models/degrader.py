@@ -36,8 +36,10 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-DEGRADER_VARIANTS = ("full", "light")
-NORMS = ("none", "batch", "instance")
+from tfprivacy import config as C
+
+DEGRADER_VARIANTS = C.DEGRADERS
+NORMS = C.NORMS
 # Project default normalisation (see the module docstring for why it is "none").
 DEGRADER_NORM = "none"
 
@@ -52,18 +54,18 @@ def build_degrader(
     """Builds f_d: [B, H, W, 3] float32 in [0, 1] -> [B, H, W, 3] float32 in [0, 1].
 
     Args:
-      model_cfg: a `ModelConfig` (uses `degrader`, `degrader_width`, `degrader_res_blocks`, and
-        `degrader_norm` when the config has such a field).
+      model_cfg: a `ModelConfig` (uses `degrader`, `degrader_norm`, `degrader_width` and
+        `degrader_res_blocks`).
       frame_size: H = W of the frames, giving fully static shapes (needed for TFLite export), or
         None for any spatial size divisible by 4.
       name: the Keras model name.
-      norm: "none", "batch" or "instance"; None takes the config's or `DEGRADER_NORM`.
+      norm: "none", "batch" or "instance"; None takes the config's `degrader_norm`.
       keras_module: `keras` (default) or `tf_keras` to build the QAT twin.
     """
     variant = model_cfg.degrader
     if variant not in DEGRADER_VARIANTS:
         raise ValueError(f"model.degrader: unknown variant {variant!r}; use {DEGRADER_VARIANTS}")
-    norm = norm or getattr(model_cfg, "degrader_norm", None) or DEGRADER_NORM
+    norm = norm or model_cfg.degrader_norm
     if norm not in NORMS:
         raise ValueError(f"degrader norm: unknown {norm!r}; use one of {NORMS}")
     width = int(model_cfg.degrader_width)

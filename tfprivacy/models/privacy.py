@@ -16,10 +16,11 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from tfprivacy import config as C
 from tfprivacy.models.target import check_clip_shape, conv3d_features, pool_plan, standardise
 
-FRAME_ARCHS = ("plain", "residual", "depthwise")
-PRIVACY_ARCHS = (*FRAME_ARCHS, "video")
+FRAME_ARCHS = C.FRAME_ARCHS
+PRIVACY_ARCHS = C.PRIVACY_ARCHS
 
 
 def _conv(x, filters, kernel, name, strides=1, zero=False, act="relu"):

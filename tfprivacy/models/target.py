@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import keras
 
-TARGET_ARCHS = ("c3d_small", "c3d_wide", "r2plus1d", "diff3d")
+from tfprivacy import config as C
+
+TARGET_ARCHS = C.TARGET_ARCHS
 
 
 def check_clip_shape(clip_shape, who: str) -> tuple[int, int, int, int]:

@@ -11,7 +11,9 @@ import os
 
 import tensorflow as tf
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+from tfprivacy import config as C
+
+STRATEGIES = C.DISTRIBUTIONS
 
 
 def make_strategy(name: str) -> tf.distribute.Strategy:

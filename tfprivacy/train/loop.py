@@ -19,14 +19,16 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfprivacy import artifacts
 from tfprivacy import config as C
 from tfprivacy.data import pipeline
 from tfprivacy.data.sources import build_sources
-from tfprivacy.train import artifacts
+from tfprivacy.frames import privacy_frame_indices
 from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
 from tfprivacy.train.game import PHASES, Players, Shapes
 from tfprivacy.train.steps import Steps
-from tfprivacy.train.streams import Streams, privacy_frame_indices
+from tfprivacy.train.streams import Streams
+from tfprivacy.train.summary import summarize
 from tfprivacy.train.validation import Validator
 
 log = logging.getLogger("tfprivacy.train")
@@ -143,16 +145,9 @@ class Trainer:
         return out
 
     def _global_step(self) -> int:
-        t = self.cfg.trainer
-        lengths = [
-            t.identity_steps,
-            t.pretrain_target_steps,
-            t.pretrain_privacy_steps,
-            t.adversarial_steps,
-            t.pretrain_privacy_steps,
-        ]
         phase = int(self.players.phase.numpy())
-        return sum(lengths[:phase]) + int(self.players.phase_step.numpy())
+        done = sum(self._phase_length(name) for name in PHASES[:phase])
+        return done + int(self.players.phase_step.numpy())
 
     def _log_scalars(self, prefix: str, values: dict) -> None:
         step = self._global_step()
@@ -179,7 +174,7 @@ class Trainer:
             "pretrain_target": t.pretrain_target_steps,
             "pretrain_privacy": t.pretrain_privacy_steps,
             "adversarial": t.adversarial_steps,
-            "attack": t.pretrain_privacy_steps,
+            "attack": t.attack_steps,
         }[name]
 
     def _one_step(self, name: str, step: int) -> dict:
@@ -196,30 +191,25 @@ class Trainer:
 
     def _adversarial_step(self, step: int) -> dict:
         adv = self.cfg.adversary
-        s, st = self.steps, self.streams
         out = {}
         if adv.restart_every and step > 0 and step % adv.restart_every == 0:
             self.players.reinitialise_privacy(seed=self.cfg.trainer.seed * 7919 + step)
             for _ in range(adv.restart_steps):
-                out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
-        if adv.strategy == "grl":
-            out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
-            out["target_loss"], out["target_acc"] = s.target(st.next_action())
-            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
-        elif adv.strategy == "kbeam":
-            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
-            for _ in range(max(1, adv.max_inner_steps)):
-                out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
-                if float(np.max(out["privacy_acc"].numpy())) >= adv.privacy_train_threshold:
-                    break
-            self._target_until_threshold(out, step)
-        else:  # entropy
-            out["task_loss"], out["adv_loss"] = s.degrader(*st.next_both())
-            self._target_until_threshold(out, step)
-            out["privacy_loss"], out["privacy_acc"] = s.privacy(st.next_privacy())
+                self.privacy(out)
+        self.steps.game_strategy.step(self, step, out)
         return out
 
-    def _target_until_threshold(self, out: dict, step: int) -> None:
+    # ---- strategies.GameActions: one update each, figures into `out` --------------------
+    def privacy(self, out: dict) -> None:
+        out["privacy_loss"], out["privacy_acc"] = self.steps.privacy(self.streams.next_privacy())
+
+    def target(self, out: dict) -> None:
+        out["target_loss"], out["target_acc"] = self.steps.target(self.streams.next_action())
+
+    def degrader(self, out: dict) -> None:
+        out["task_loss"], out["adv_loss"] = self.steps.degrader(*self.streams.next_both())
+
+    def target_until_threshold(self, out: dict, step: int) -> None:
         """f_T + f_d on L_T while validation action accuracy is below the threshold.
 
         The threshold is a fraction of the pretrained target's raw validation accuracy. The
@@ -253,8 +243,10 @@ class Trainer:
             self.results["adversarial"] = v.figures(degrade=True)
         elif name == "attack":
             self.results["degraded"] = v.figures(degrade=True)
+            self.results["fidelity"] = v.fidelity()
         elif name == "pretrain_target":
             self.results["pretrain_target_val_top1"] = v.action_accuracy(degrade=True)
+        self.results["bad_inputs"] = pipeline.bad_inputs()
         if self.chief:
             self._save_results()
             self._log_images()
@@ -353,59 +345,3 @@ class _NoBar:
 
     def close(self):
         pass
-
-
-def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
-    """The figures the main job prints, with the issue's two criteria evaluated."""
-    out = {
-        "config": cfg.name,
-        "strategy": cfg.adversary.strategy,
-        "M": cfg.adversary.num_models,
-        "R": cfg.adversary.restart_every,
-        "gamma": cfg.adversary.gamma,
-        **results,
-    }
-    if {"raw", "degraded", "chance"} <= results.keys():
-        raw, deg, chance = results["raw"], results["degraded"], results["chance"]
-        out["action_drop_points"] = 100 * (raw["action_top1"] - deg["action_top1"])
-        span = raw["privacy_cmap_worst"] - chance["privacy_cmap_worst"]
-        fell = raw["privacy_cmap_worst"] - deg["privacy_cmap_worst"]
-        out["privacy_fall_fraction"] = fell / span if span > 0 else float("nan")
-        out["criteria"] = {
-            "action_within_5_points": out["action_drop_points"] <= 5.0,
-            "privacy_fell_halfway_to_chance": out["privacy_fall_fraction"] >= 0.5,
-        }
-    return out
-
-
-def format_summary(summary: dict) -> str:
-    """One screen: validation action top-1 and worst-case privacy cMAP, raw vs degraded."""
-    lines = [
-        f"tfprivacy run {summary['config']}: strategy={summary['strategy']} "
-        f"M={summary['M']} R={summary['R']} gamma={summary['gamma']}",
-        f"{'validation':<34}{'action top-1':>14}{'privacy cMAP (worst)':>24}",
-    ]
-    rows = [
-        ("raw clips (pretrained f_T, f_b)", "raw"),
-        ("f_d after identity pretraining", "identity"),
-        ("f_d, game's own f_b", "adversarial"),
-        ("f_d, fresh f_b retrained on f_d", "degraded"),
-        ("chance", "chance"),
-    ]
-    for label, key in rows:
-        if key in summary:
-            r = summary[key]
-            lines.append(f"{label:<34}{r['action_top1']:>14.3f}{r['privacy_cmap_worst']:>24.3f}")
-    if "criteria" in summary:
-        c = summary["criteria"]
-        lines.append(
-            f"action drop: {summary['action_drop_points']:.1f} points (target <= 5: "
-            f"{'yes' if c['action_within_5_points'] else 'NO'}); privacy cMAP fell "
-            f"{100 * summary['privacy_fall_fraction']:.0f}% of the way to chance (target >= 50%: "
-            f"{'yes' if c['privacy_fell_halfway_to_chance'] else 'NO'})"
-        )
-    return "\n".join(lines)
-
-
-def train(cfg: C.ExperimentConfig, strategy=None) -> dict:
-    return Trainer(cfg, strategy).train()

@@ -15,9 +15,8 @@ import tensorflow as tf
 
 from tfprivacy import losses
 from tfprivacy.models import degrade_clips
+from tfprivacy.train import strategies
 from tfprivacy.train.game import Players
-
-ADVERSARIAL_TERMS = ("grl", "kbeam", "entropy")
 
 
 def _multilabel_accuracy(labels, logits):
@@ -35,11 +34,7 @@ class Steps:
         self.joint = joint
         self.frame_idx = list(frame_idx)  # the privacy models' frames of each clip (joint mode)
         adv = players.cfg.adversary
-        if adv.strategy not in ADVERSARIAL_TERMS:
-            raise ValueError(
-                f"adversary.strategy: unknown {adv.strategy!r}; one of {ADVERSARIAL_TERMS}"
-            )
-        self.strategy_name = adv.strategy
+        self.game_strategy = strategies.build(adv)
         self.gamma = float(adv.gamma)
         self.l1_weight = float(adv.l1_weight)
         self.identity = tf.function(self._identity)
@@ -117,16 +112,6 @@ class Steps:
         return self._sum(loss), self._sum(acc)
 
     # ---- f_d on L_T + gamma * L_adv (f_T and f_b fixed) --------------------------------
-    def _adversarial_term(self, labels, privacy_logits):
-        if self.strategy_name == "entropy":
-            return losses.entropy_degrader_loss(privacy_logits)
-        if self.strategy_name == "kbeam":
-            per_example, _ = losses.kbeam_degrader_loss(labels, privacy_logits)
-            return per_example
-        return losses.worst_case_over_models(
-            [losses.negative_privacy_loss(labels, lg) for lg in privacy_logits]
-        )
-
     def _degrader(self, dist_action, dist_privacy):
         def replica(action_batch, privacy_batch):
             clips, actions = action_batch[0], action_batch[1]
@@ -141,7 +126,7 @@ class Steps:
                     p_inputs, labels = privacy_batch
                     p_degraded = degrade_clips(self.p.degrader, p_inputs, training=True)
                 p_logits = [m(p_degraded, training=False) for m in self.p.privacy]
-                adv = self._adversarial_term(labels, p_logits)
+                adv = self.game_strategy.degrader_term(labels, p_logits)
                 task_loss = self._avg(task)
                 adv_loss = self._avg(adv)
                 loss = task_loss + self.gamma * adv_loss

@@ -20,6 +20,7 @@ from tfprivacy import config as C
 from tfprivacy.data import pipeline
 from tfprivacy.data.records import VideoRecord
 from tfprivacy.data.sources import DatasetSources
+from tfprivacy.frames import privacy_frame_indices
 
 ACTION, PRIVACY = 0, 1
 
@@ -38,13 +39,6 @@ def split_validation(records: list, fraction: float = 0.1, minimum: int = 1):
     train = [r for i, r in enumerate(records) if i not in val_idx]
     val = [r for i, r in enumerate(records) if i in val_idx]
     return train, val
-
-
-def privacy_frame_indices(clip_length: int, privacy_frames: int) -> list[int]:
-    """Evenly spaced frames of a clip that the privacy models see during the game."""
-    if privacy_frames <= 0 or privacy_frames >= clip_length:
-        return list(range(clip_length))
-    return [(2 * i + 1) * clip_length // (2 * privacy_frames) for i in range(privacy_frames)]
 
 
 def _privacy_part(clips, frame_labels, idx):
@@ -97,7 +91,7 @@ class Streams:
         return (clips, actions), _privacy_part(clips, frame_labels, self.frame_idx)
 
     # ---- building ----------------------------------------------------------------------
-    def _privacy_dataset(self, records, training: bool, seed: int, batches: int | None = None):
+    def _privacy_dataset(self, records, training: bool, seed: int):
         if records and isinstance(records[0], VideoRecord):
             ds = pipeline.video_dataset(records, self.cfg.data, training, seed=seed)
             return ds.map(lambda c, a, f: _privacy_part(c, f, self.frame_idx))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfprivacy.eval.metrics import cmap, cmap_chance
+from tfprivacy.metrics import cmap, cmap_chance, fidelity
 from tfprivacy.models import degrade_clips
 from tfprivacy.train.game import Players
 from tfprivacy.train.streams import Validation
@@ -45,6 +45,11 @@ class Validator:
             for i, logits in enumerate(self._privacy(x)):
                 scores[i].append(logits.numpy())
         return [cmap(self.val.privacy_labels, np.concatenate(s)) for s in scores]
+
+    def fidelity(self, max_clips: int = 64) -> dict:
+        """metrics.fidelity of f_d on the first max_clips validation clips."""
+        clips = self.val.clips[:max_clips]
+        return fidelity(clips, self.degraded_clips(clips))
 
     def figures(self, degrade: bool = True) -> dict:
         cmaps = self.privacy_cmaps(degrade)

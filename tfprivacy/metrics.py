@@ -129,3 +129,61 @@ def mean_std(values: Sequence[float]) -> dict:
     """Mean, population std and the values themselves (std 0 for a single seed)."""
     arr = np.asarray(values, dtype=np.float64)
     return {"mean": float(arr.mean()), "std": float(arr.std()), "values": [float(v) for v in arr]}
+
+
+# ---- run health: figures that prove nothing -------------------------------------------------
+# A run whose models never learnt, or whose f_d destroyed its input, proves nothing: success
+# criteria and comparisons are not met when one of these holds (health_problems says which).
+MIN_ABOVE_CHANCE = 0.10  # raw action top-1 / privacy cMAP must beat chance by this much
+MIN_OUTPUT_STD_FRACTION = 0.05  # f_d's within-frame std, as a fraction of its input's
+MIN_PSNR_DB = 10.0  # f_d's output against its input
+
+
+def fidelity(inputs, outputs) -> dict:
+    """f_d's output against its input, both frames in [0, 1] (any leading shape, [..., H, W,
+    C]): PSNR in dB and the mean within-frame standard deviation of output and input (0 for
+    frames of one flat colour)."""
+    x = np.asarray(inputs, np.float64)
+    y = np.asarray(outputs, np.float64)
+    if x.shape != y.shape or x.ndim < 3:
+        raise MetricError(f"fidelity: inputs {x.shape} and outputs {y.shape} must be equal frames")
+    mse = float(np.mean((y - x) ** 2))
+    return {
+        "psnr_db": float(10.0 * np.log10(1.0 / max(mse, 1e-12))),
+        "output_std": float(np.mean(y.std(axis=(-3, -2)))),
+        "input_std": float(np.mean(x.std(axis=(-3, -2)))),
+    }
+
+
+def health_problems(raw: dict | None, chance: dict | None, fid: dict | None) -> list[str]:
+    """Why figures cannot be trusted: [] when none applies.
+
+    raw / chance: {"action_top1", "privacy_cmap_worst"} of the models on raw data and at
+    chance; fid: fidelity() of the degrader. Any of them may be None (not measured).
+    """
+    problems = []
+    if raw and chance:
+        if raw["action_top1"] < chance["action_top1"] + MIN_ABOVE_CHANCE:
+            problems.append(
+                f"the target is at chance on raw clips (top-1 {raw['action_top1']:.3f} vs "
+                f"chance {chance['action_top1']:.3f}): no action drop can be measured; "
+                "train it longer"
+            )
+        if raw["privacy_cmap_worst"] < chance["privacy_cmap_worst"] + MIN_ABOVE_CHANCE:
+            problems.append(
+                f"the privacy models are at chance on raw data (cMAP "
+                f"{raw['privacy_cmap_worst']:.3f} vs chance {chance['privacy_cmap_worst']:.3f}):"
+                " no privacy fall can be measured; train them longer"
+            )
+    if fid:
+        if fid["output_std"] < MIN_OUTPUT_STD_FRACTION * max(fid["input_std"], 1e-6):
+            problems.append(
+                f"f_d's output is (nearly) constant within each frame (std {fid['output_std']:.4f}"
+                f" vs the input's {fid['input_std']:.4f}): it has collapsed"
+            )
+        if fid["psnr_db"] < MIN_PSNR_DB:
+            problems.append(
+                f"f_d's output is far from its input (PSNR {fid['psnr_db']:.1f} dB < "
+                f"{MIN_PSNR_DB:.0f} dB): it destroys the frames instead of degrading them"
+            )
+    return problems

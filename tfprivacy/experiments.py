@@ -1,0 +1,124 @@
+"""Named experiments: a registry of config factories resolved by name, and the built-in ones.
+
+It lives in the library (as Model Garden's experiment factories do), so library code and its
+command lines resolve names without importing the project's `configs/` package. More
+experiments register with `@register("name")` from any module imported before resolving.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from tfprivacy import config as C
+
+EXPERIMENTS: dict[str, Callable[[], C.ExperimentConfig]] = {}
+
+
+def register(name: str):
+    """Decorator: registers a factory returning a fresh ExperimentConfig under `name`."""
+    if name in EXPERIMENTS:
+        raise C.ConfigError(f"experiment {name!r} is registered twice")
+
+    def wrap(fn):
+        EXPERIMENTS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_experiments() -> list[str]:
+    return sorted(EXPERIMENTS)
+
+
+def get_config(name: str, overrides: list[str] | None = None) -> C.ExperimentConfig:
+    """The named experiment with `part.field=value` overrides applied, checked."""
+    if name not in EXPERIMENTS:
+        raise C.ConfigError(f"unknown experiment {name!r}; known: {', '.join(list_experiments())}")
+    return C.apply_overrides(EXPERIMENTS[name](), overrides)
+
+
+@register("benchmark")
+def benchmark() -> C.ExperimentConfig:
+    """The default main job: the built-in privacy video benchmark, no download."""
+    return C.ExperimentConfig(name="benchmark")
+
+
+@register("benchmark_tiny")
+def benchmark_tiny() -> C.ExperimentConfig:
+    """Tiny shapes for tests: a few seconds per phase on one CPU core."""
+    cfg = C.ExperimentConfig(name="benchmark_tiny")
+    cfg.data.synthetic = C.SyntheticConfig(
+        num_videos=48,
+        frames_per_video=8,
+        frame_size=32,
+        num_images=32,
+        seed=0,
+        extra_test_videos=0,
+    )
+    cfg.data = dataclasses.replace(
+        cfg.data, frame_size=32, clip_length=4, batch_size=4, shuffle_buffer=32
+    )
+    cfg.model = dataclasses.replace(
+        cfg.model, degrader_width=4, degrader_res_blocks=1, target_width=4, privacy_width=4
+    )
+    cfg.trainer = dataclasses.replace(
+        cfg.trainer,
+        identity_steps=3,
+        pretrain_target_steps=3,
+        pretrain_privacy_steps=3,
+        attack_steps=3,
+        adversarial_steps=4,
+        checkpoint_every=2,
+        log_every=2,
+        val_batches=1,
+        progress=False,
+    )
+    cfg.adversary = dataclasses.replace(
+        cfg.adversary, restart_steps=2, max_inner_steps=2, threshold_check_every=2
+    )
+    cfg.eval = dataclasses.replace(
+        cfg.eval, target_epochs=1, privacy_epochs=1, pretrain_epochs=1, finetune_epochs=1, seeds=1
+    )
+    return cfg
+
+
+@register("benchmark_cross")
+def benchmark_cross() -> C.ExperimentConfig:
+    """Cross-dataset variant of the benchmark: action-only videos + privacy-only images."""
+    cfg = C.ExperimentConfig(name="benchmark_cross")
+    cfg.data.dataset = "benchmark_cross"
+    return cfg
+
+
+@register("hmdb51_pahmdb51")
+def hmdb51_pahmdb51() -> C.ExperimentConfig:
+    """HMDB51 (action, PA-HMDB51 videos held out) -> PA-HMDB51 (action + privacy)."""
+    cfg = C.ExperimentConfig(name="hmdb51_pahmdb51")
+    cfg.data = dataclasses.replace(
+        cfg.data, dataset="hmdb51_pahmdb51", frame_size=112, clip_length=16, batch_size=8
+    )
+    cfg.model = dataclasses.replace(cfg.model, degrader_width=32, degrader_res_blocks=5)
+    cfg.trainer = dataclasses.replace(
+        cfg.trainer,
+        identity_steps=2000,
+        pretrain_target_steps=20000,
+        pretrain_privacy_steps=5000,
+        attack_steps=5000,
+        adversarial_steps=20000,
+        checkpoint_every=500,
+        log_every=100,
+        val_batches=50,
+    )
+    cfg.adversary = dataclasses.replace(cfg.adversary, num_models=4, restart_every=1000)
+    cfg.eval = dataclasses.replace(cfg.eval, target_epochs=30, privacy_epochs=10)
+    return cfg
+
+
+@register("ucf101_vispr")
+def ucf101_vispr() -> C.ExperimentConfig:
+    """Cross-dataset: UCF101 actions for f_T, VISPR images (5 attributes) for f_b."""
+    cfg = hmdb51_pahmdb51()
+    cfg.name = "ucf101_vispr"
+    cfg.data.dataset = "ucf101_vispr"
+    return cfg

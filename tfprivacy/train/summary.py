@@ -1,0 +1,89 @@
+"""The training summary: the figures the main job prints, and whether they mean anything.
+
+`summarize` turns the Trainer's phase results into summary.json (the two success criteria of
+the game: action top-1 within 5 points of raw, privacy cMAP at least halfway to chance, both
+counted only for a healthy run); `format_summary` is the screen the main job prints.
+"""
+
+from __future__ import annotations
+
+from tfprivacy import config as C
+from tfprivacy import metrics
+
+
+def run_problems(results: dict) -> list[str]:
+    """Why a finished run's criteria cannot be trusted: [] when none applies."""
+    return metrics.health_problems(
+        results.get("raw"), results.get("chance"), results.get("fidelity")
+    )
+
+
+def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
+    """The figures the main job prints, with the issue's two criteria evaluated.
+
+    The criteria count as met only for a healthy run (run_problems empty): a collapsed f_d on
+    an untrained target would otherwise "keep" action accuracy at chance and "remove" privacy.
+    """
+    out = {
+        "config": cfg.name,
+        "strategy": cfg.adversary.strategy,
+        "M": cfg.adversary.num_models,
+        "R": cfg.adversary.restart_every,
+        "gamma": cfg.adversary.gamma,
+        **results,
+    }
+    if {"raw", "degraded", "chance"} <= results.keys():
+        raw, deg, chance = results["raw"], results["degraded"], results["chance"]
+        out["action_drop_points"] = 100 * (raw["action_top1"] - deg["action_top1"])
+        span = raw["privacy_cmap_worst"] - chance["privacy_cmap_worst"]
+        fell = raw["privacy_cmap_worst"] - deg["privacy_cmap_worst"]
+        out["privacy_fall_fraction"] = fell / span if span > 0 else float("nan")
+        out["problems"] = run_problems(results)
+        healthy = not out["problems"]
+        out["criteria"] = {
+            "action_within_5_points": healthy and out["action_drop_points"] <= 5.0,
+            "privacy_fell_halfway_to_chance": healthy and out["privacy_fall_fraction"] >= 0.5,
+        }
+    return out
+
+
+def format_summary(summary: dict) -> str:
+    """One screen: validation action top-1 and worst-case privacy cMAP, raw vs degraded."""
+    lines = [
+        f"tfprivacy run {summary['config']}: strategy={summary['strategy']} "
+        f"M={summary['M']} R={summary['R']} gamma={summary['gamma']}",
+        f"{'validation':<34}{'action top-1':>14}{'privacy cMAP (worst)':>24}",
+    ]
+    rows = [
+        ("raw clips (pretrained f_T, f_b)", "raw"),
+        ("f_d after identity pretraining", "identity"),
+        ("f_d, game's own f_b", "adversarial"),
+        ("f_d, fresh f_b retrained on f_d", "degraded"),
+        ("chance", "chance"),
+    ]
+    for label, key in rows:
+        if key in summary:
+            r = summary[key]
+            lines.append(f"{label:<34}{r['action_top1']:>14.3f}{r['privacy_cmap_worst']:>24.3f}")
+    if "criteria" in summary:
+        c = summary["criteria"]
+        lines.append(
+            f"action drop: {summary['action_drop_points']:.1f} points (target <= 5: "
+            f"{'yes' if c['action_within_5_points'] else 'NO'}); privacy cMAP fell "
+            f"{100 * summary['privacy_fall_fraction']:.0f}% of the way to chance (target >= 50%: "
+            f"{'yes' if c['privacy_fell_halfway_to_chance'] else 'NO'})"
+        )
+    if "fidelity" in summary:
+        f = summary["fidelity"]
+        lines.append(
+            f"f_d output: PSNR {f['psnr_db']:.1f} dB against its input, within-frame std "
+            f"{f['output_std']:.3f} (input {f['input_std']:.3f})"
+        )
+    bad = summary.get("bad_inputs") or []
+    if bad:
+        listed = "; ".join(f"{b['path']} ({b['reason']})" for b in bad[:10])
+        more = f"; ... {len(bad) - 10} more in summary.json" if len(bad) > 10 else ""
+        lines.append(f"skipped {len(bad)} unreadable input(s): {listed}{more}")
+    for problem in summary.get("problems", []):
+        lines.append(f"NOT A VALID RUN: {problem}")
+    return "\n".join(lines)
