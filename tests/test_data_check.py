@@ -80,7 +80,11 @@ class CheckDatasetTest(_TempDirTest):
             )
             self.assertLen(split.class_counts, cfg.synthetic.num_actions)
             self.assertEqual(split.labelled, split.listed * cfg.synthetic.frames_per_video)
+            # The generated annotations cover every frame: nothing unknown.
+            self.assertEqual(set(split.unknown_counts.values()), {0})
         text = report.format()
+        self.assertRegex(text, r"\n  unknown\s+0\s+0\s+0\s+0\s+0\n")
+        self.assertNotIn("note:", text)
         self.assertTrue(text.splitlines()[-1].startswith("OK: "), text)
         self.assertIn("per class min/max", text)
         check.require_usable(cfg)  # does not raise
@@ -151,6 +155,34 @@ class CheckDatasetTest(_TempDirTest):
         self.assertEqual(_split(report, "privacy train").listed, 2)  # pa_c (unused), pa_w1
         self.assertEqual(_split(report, "privacy test").listed, 1)
         self.assertEqual(_split(report, "privacy train").attribute_counts["face"], 3)  # pa_c
+
+    def test_unknown_frames_counted_per_attribute_and_split(self):
+        fields = write_hmdb_pa(self.tempdir())
+        # pa_c.avi (privacy train): face annotated from frame 1 only, nudity from frame 2:
+        # frames 0 (face) and 0-1 (nudity) are unknown, not absent.
+        entry = _entry(3, 1)
+        entry["face"] = [[1, 2, 2]]
+        entry["nudity"] = [[2, 2, 0]]
+        with open(os.path.join(fields["pahmdb51_dir"], "clap.json"), "w") as f:
+            json.dump({"pa_c.avi": entry}, f)
+        report = check.check_dataset(_data_cfg("hmdb51_pahmdb51", **fields))
+        self.assertTrue(report.ok, report.format())
+        train = _split(report, "privacy train")
+        self.assertEqual(
+            train.unknown_counts,
+            {"skin_color": 0, "face": 1, "gender": 0, "nudity": 2, "relationship": 0},
+        )
+        # Unknown frames are not counted present: pa_c's face in frames 1-2 only.
+        self.assertEqual(train.attribute_counts["face"], 2)
+        self.assertEqual(train.labelled, 6)
+        self.assertEqual(set(_split(report, "privacy test").unknown_counts.values()), {0})
+        self.assertIsNone(_split(report, "action train").unknown_counts)  # no labels there
+        text = report.format()
+        self.assertRegex(
+            text,
+            r"privacy train\s+6\s+6\s+2\s+0\s+0\s+0\n  unknown\s+0\s+1\s+0\s+2\s+0\n",
+        )
+        self.assertNotIn("note:", text)
 
     def test_all_listed_videos_are_pahmdb51(self):
         fields = write_hmdb_pa(self.tempdir(), splits=_ALL_PA_SPLIT)

@@ -54,6 +54,30 @@ class IntervalsTest(tf.test.TestCase):
         self.assertAllClose(out["worst_cmap"], [1.0])
         self.assertAllClose(out["best_ap"], [[1.0, 1.0]])
 
+    def test_ap_replicates_leave_unknown_items_out(self):
+        # -1 (no annotation covers the item for that attribute): the item leaves that
+        # attribute's AP in every replicate, as if it had not been drawn; no -1 -> unchanged.
+        rng = np.random.default_rng(3)
+        n, k = 30, 2
+        labels = (rng.random((n, 3)) < 0.5).astype(np.float64)
+        probs = np.round(rng.random((k, n, 3)), 1)
+        counts, _ = intervals.draws(n, k, 20)
+        plain = intervals.ap_replicates(labels, probs, counts)
+        for s in range(k):
+            for a in range(3):
+                want = intervals.weighted_ap(labels[:, a], probs[s, :, a], counts)
+                self.assertAllEqual(plain[s, :, a], want)  # bit for bit
+        masked = labels.copy()
+        masked[::4, 0] = -1
+        masked[:, 2] = -1  # nothing known: scored as no positive
+        got = intervals.ap_replicates(masked, probs, counts)
+        keep = masked[:, 0] >= 0
+        for s in range(k):
+            want = intervals.weighted_ap(labels[keep, 0], probs[s, keep, 0], counts[:, keep])
+            self.assertAllEqual(got[s, :, 0], want)
+        self.assertAllEqual(got[:, :, 1], plain[:, :, 1])
+        self.assertAllEqual(got[:, :, 2], np.zeros((k, 20)))
+
     def test_dominance_verdicts(self):
         base = {"action": np.linspace(0.5, 0.6, 101), "worst_cmap": np.linspace(0.7, 0.8, 101)}
         better = {"action": base["action"] + 0.1, "worst_cmap": base["worst_cmap"] - 0.1}

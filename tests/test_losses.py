@@ -47,6 +47,112 @@ class TargetAndPrivacyLossTest(tf.test.TestCase):
         self.assertAllClose(out, [LN2, LN2])
 
 
+def _old_privacy_loss(labels, logits):
+    """privacy_loss as it was before unknown labels: the reference for bit-identity."""
+    logits = tf.cast(logits, tf.float32)
+    labels = tf.cast(labels, logits.dtype)
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(bce, axis=-1)
+
+
+def _random_batch(seed, batch=16, attributes=5, unknown=0.0):
+    rng = np.random.default_rng(seed)
+    logits = (3.0 * rng.standard_normal((batch, attributes))).astype(np.float32)
+    labels = (rng.random((batch, attributes)) < 0.4).astype(np.float32)
+    labels[rng.random((batch, attributes)) < unknown] = -1.0
+    return tf.constant(labels), tf.constant(logits)
+
+
+class UnknownLabelsTest(tf.test.TestCase, parameterized.TestCase):
+    """Entries labelled -1 (no annotation covers them) are left out of the privacy losses."""
+
+    def test_privacy_loss_ignores_unknown_entries(self):
+        # Row 0: attributes (1, -1, 0) with logits (ln 3, 5, 0): mean of -log(3/4) and log 2
+        # over the 2 known entries; the unknown one (whatever its logit) is left out.
+        # Row 1: every entry unknown -> 0 (adds nothing). Row 2: all known -> the plain mean,
+        # log 4 (labels 0, 0, 0 at logits ln 3: -log(1/4) each).
+        logits = tf.constant([[LN3, 5.0, 0.0], [1.0, -2.0, 3.0], [LN3, LN3, LN3]])
+        labels = tf.constant([[1.0, -1.0, 0.0], [-1.0, -1.0, -1.0], [0.0, 0.0, 0.0]])
+        expected = [(math.log(4.0 / 3.0) + LN2) / 2, 0.0, LN4]
+        self.assertAllClose(losses.privacy_loss(labels, logits), expected, atol=1e-6)
+        self.assertAllClose(losses.negative_privacy_loss(labels, logits), -np.array(expected))
+        self.assertAllClose(tf.function(losses.privacy_loss)(labels, logits), expected)
+
+    def test_unknown_entries_get_no_gradient(self):
+        labels, logits = _random_batch(1, unknown=0.3)
+        z = tf.Variable(logits)
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(losses.privacy_loss(labels, z))
+        grad = tape.gradient(loss, z).numpy()
+        unknown = labels.numpy() < 0
+        self.assertTrue(unknown.any())
+        self.assertAllEqual(grad[unknown], np.zeros(unknown.sum()))
+        self.assertTrue(np.all(grad[~unknown] != 0.0))
+        self.assertTrue(np.isfinite(grad).all())
+
+    @parameterized.parameters(0, 1, 2)
+    def test_without_unknown_bit_identical_to_the_old_formula(self, seed):
+        labels, logits = _random_batch(seed)
+        old = _old_privacy_loss(labels, logits)
+        self.assertAllEqual(losses.privacy_loss(labels, logits), old)
+        self.assertAllEqual(losses.negative_privacy_loss(labels, logits), -old)
+        self.assertAllEqual(tf.function(losses.privacy_loss)(labels, logits), old)
+        # float16 logits (mixed precision) and int labels take the same path.
+        half = tf.cast(logits, tf.float16)
+        self.assertAllEqual(
+            losses.privacy_loss(tf.cast(labels, tf.int32), half), _old_privacy_loss(labels, half)
+        )
+
+        # Gradients too, eager and traced (the steps run in a tf.function).
+        def grads(fn):
+            z = tf.Variable(logits)
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(fn(labels, z), global_batch_size=32)
+            return tape.gradient(loss, z)
+
+        self.assertAllEqual(grads(losses.privacy_loss), grads(_old_privacy_loss))
+        z = tf.Variable(logits)
+
+        @tf.function
+        def traced(fn):
+            with tf.GradientTape() as tape:
+                loss = tf.nn.compute_average_loss(fn(labels, z), global_batch_size=32)
+            return loss, tape.gradient(loss, z)
+
+        new_loss, new_grad = traced(losses.privacy_loss)
+        old_loss, old_grad = traced(_old_privacy_loss)
+        self.assertAllEqual(new_loss, old_loss)
+        self.assertAllEqual(new_grad, old_grad)
+
+    @parameterized.parameters(0, 1)
+    def test_kbeam_without_unknown_bit_identical_to_the_old_formula(self, seed):
+        labels, a = _random_batch(seed)
+        _, b = _random_batch(seed + 10)
+        per_model = tf.stack([_old_privacy_loss(labels, z) for z in (a, b)], axis=0)
+        best = tf.argmin(tf.reduce_mean(per_model, axis=1), output_type=tf.int32)
+        loss, idx = losses.kbeam_degrader_loss(labels, [a, b])
+        self.assertEqual(int(idx), int(best))
+        self.assertAllEqual(loss, -tf.gather(per_model, best))
+        worst = losses.worst_case_over_models(
+            [losses.negative_privacy_loss(labels, z) for z in (a, b)]
+        )
+        self.assertAllEqual(worst, tf.reduce_max(-per_model, axis=0))
+
+    def test_kbeam_choice_ignores_unknown_entries(self):
+        # Known entries: label 1 on attribute 0 only. Model A is right there (logit 4) but
+        # badly wrong on the unknown attribute 1 (logit 9 against a -1 that must not count);
+        # model B is unsure (logit 0) on both. Ignoring the unknown entry, A has the lower
+        # loss (log(1 + e^-4) < log 2), so kbeam picks A; counting it as absent would pick B.
+        labels = tf.constant([[1.0, -1.0], [1.0, -1.0]])
+        a = tf.constant([[4.0, 9.0], [4.0, 9.0]])
+        b = tf.constant([[0.0, 0.0], [0.0, 0.0]])
+        loss, idx = losses.kbeam_degrader_loss(labels, [a, b])
+        self.assertEqual(int(idx), 0)
+        self.assertAllClose(loss, [-math.log1p(math.exp(-4.0))] * 2, atol=1e-6)
+        _, idx_if_absent = losses.kbeam_degrader_loss(tf.maximum(labels, 0.0), [a, b])
+        self.assertEqual(int(idx_if_absent), 1)
+
+
 class UncertaintyTest(tf.test.TestCase, parameterized.TestCase):
     def test_negative_entropy_multilabel(self):
         # logits 0: p = 0.5 -> 0.5 log 0.5 + 0.5 log 0.5 = -log 2 (the minimum).

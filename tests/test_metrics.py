@@ -105,5 +105,98 @@ class F1AndPanelTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(stats["std"], 0.1)
 
 
+def _old_binary_ap(y_true, y_score):
+    """binary_average_precision as it was before unknown labels (reference, bit for bit)."""
+    y_true = np.asarray(y_true).astype(np.int64)
+    y_score = np.asarray(y_score, dtype=np.float64)
+    num_pos = y_true.sum()
+    if num_pos == 0:
+        return 0.0
+    order = np.argsort(-y_score, kind="mergesort")
+    scores, labels = y_score[order], y_true[order]
+    last = np.r_[np.nonzero(np.diff(scores))[0], scores.size - 1]
+    tps = np.cumsum(labels)[last]
+    precision = tps / (last + 1)
+    recall = tps / num_pos
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * precision))
+
+
+def _old_macro_f1(y_true, y_prob, threshold=0.5):
+    y_true = np.asarray(y_true).astype(np.int64)
+    pred = (np.asarray(y_prob, np.float64) >= threshold).astype(np.int64)
+    tp = np.sum(pred * y_true, axis=0)
+    fp = np.sum(pred * (1 - y_true), axis=0)
+    fn = np.sum((1 - pred) * y_true, axis=0)
+    denom = 2 * tp + fp + fn
+    return float(np.mean(np.where(denom > 0, 2 * tp / np.maximum(denom, 1), 0.0)))
+
+
+def _random(seed, n=40, unknown=0.0):
+    rng = np.random.default_rng(seed)
+    y = (rng.random((n, 5)) < 0.4).astype(np.float32)
+    y[:2] = [1, 0, 1, 0, 1], [0, 1, 0, 1, 0]  # a positive and a negative per attribute
+    s = np.round(rng.random((n, 5)) + 0.5 * y, 1)  # ties
+    unknown_mask = rng.random((n, 5)) < unknown
+    unknown_mask[:2] = False
+    y[unknown_mask] = -1
+    return y, s
+
+
+class UnknownLabelsTest(tf.test.TestCase, parameterized.TestCase):
+    """-1 = unknown (no annotation covers the item for that attribute): ignored per attribute."""
+
+    @parameterized.parameters(0, 1, 2)
+    def test_ignore_unknown_equals_sklearn_on_the_known_items(self, seed):
+        y, s = _random(seed, unknown=0.3)
+        self.assertTrue((y < 0).any())
+        p = np.clip(s, 0.0, 1.0)
+        known = [y[:, a] >= 0 for a in range(5)]
+        ap = [skm.average_precision_score(y[k, a], s[k, a]) for a, k in enumerate(known)]
+        f1 = [
+            skm.f1_score(y[k, a].astype(int), (p[k, a] >= 0.5).astype(int), zero_division=0)
+            for a, k in enumerate(known)
+        ]
+        self.assertAllClose(metrics.average_precision(y, s), ap)
+        self.assertAllClose(metrics.cmap(y, s), np.mean(ap))
+        self.assertAllClose(metrics.macro_f1(y, p), np.mean(f1))
+        m = metrics.privacy_metrics(y, p, ("a", "b", "c", "d", "e"))
+        p_ap = [skm.average_precision_score(y[k, a], p[k, a]) for a, k in enumerate(known)]
+        self.assertAllClose(m["cmap"], np.mean(p_ap))
+        self.assertAllClose(m["macro_f1"], np.mean(f1))
+        prevalence = [y[k, a].mean() for a, k in enumerate(known)]
+        self.assertAllClose(metrics.prevalence(y), prevalence)
+        self.assertAllClose(metrics.cmap_chance(y), np.mean(prevalence))
+
+    def test_hand_worked_unknown(self):
+        # Column 0: the item at 0.8 is unknown; left out, ranking 1 (0.9), 1 (0.7), 0 (0.1)
+        # is perfect: AP 1 (it would be 5/6 if it counted as absent). Column 1 is unknown
+        # everywhere: scored as an attribute with no positive, AP 0, F1 0, prevalence 0.
+        y = np.array([[1, -1], [-1, -1], [1, -1], [0, -1]])
+        s = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.9], [0.1, 0.8]])
+        self.assertAllClose(metrics.average_precision(y, s), [1.0, 0.0])
+        self.assertEqual(metrics.binary_average_precision(y[:, 0], s[:, 0]), 1.0)
+        # Predictions >= 0.5 in column 0: the three known items right -> F1 1; column 1: 0.
+        self.assertAllClose(metrics.macro_f1(y, s), 0.5)
+        self.assertAllClose(metrics.prevalence(y), [2 / 3, 0.0])
+        self.assertAllClose(metrics.cmap_chance(y), 1 / 3)
+
+    @parameterized.parameters(3, 4, 5)
+    def test_without_unknown_bit_identical_to_the_old_formulas(self, seed):
+        y, s = _random(seed)
+        p = np.clip(s, 0.0, 1.0)
+        old_ap = [_old_binary_ap(y[:, a], s[:, a]) for a in range(5)]
+        self.assertEqual(metrics.average_precision(y, s).tolist(), old_ap)
+        self.assertEqual(metrics.cmap(y, s), float(np.mean(old_ap)))
+        self.assertEqual(metrics.macro_f1(y, p), _old_macro_f1(y, p))
+        self.assertEqual(metrics.cmap_chance(y), float(np.mean(y.astype(np.float64).mean(0))))
+        self.assertEqual(metrics.prevalence(y).tolist(), y.mean(axis=0).tolist())
+        self.assertEqual(metrics.prevalence(y).dtype, y.dtype)  # float32 stays float32
+
+    def test_only_minus_one_zero_one_allowed(self):
+        with self.assertRaisesRegex(metrics.MetricError, "binary.*-1 for unknown"):
+            metrics.average_precision(np.full((3, 2), -2), np.zeros((3, 2)))
+        metrics.average_precision(np.full((3, 2), -1), np.zeros((3, 2)))  # no error
+
+
 if __name__ == "__main__":
     tf.test.main()

@@ -72,7 +72,8 @@ class PAHMDB51Test(tf.test.TestCase, parameterized.TestCase):
         labels, gaps, _ = pahmdb51.parse_video_annotation(entry, source="f", video="v")
         self.assertEqual(labels.shape, (9, 5))
         self.assertTrue(gaps)  # frames 6-8 of the other attributes are uncovered ...
-        self.assertAllEqual(labels[6:, 0], [0, 0, 0])  # ... and absent
+        self.assertAllEqual(labels[6:, 0], [-1, -1, -1])  # ... so unknown, not absent
+        self.assertAllEqual(labels[6:, 1], [1, 1, 1])
 
     def test_given_frame_count_pads_and_clips(self):
         entry = _entry(skin_color=[[0, 5, 3]])
@@ -80,7 +81,7 @@ class PAHMDB51Test(tf.test.TestCase, parameterized.TestCase):
             entry, source="f", video="v", num_frames=8
         )
         self.assertEqual(longer.shape, (8, 5))
-        self.assertAllEqual(longer[:, 0], [1, 1, 1, 1, 1, 1, 0, 0])
+        self.assertAllEqual(longer[:, 0], [1, 1, 1, 1, 1, 1, -1, -1])
         self.assertTrue(gaps)
         self.assertFalse(clipped)
         shorter, _, clipped = pahmdb51.parse_video_annotation(
@@ -93,6 +94,60 @@ class PAHMDB51Test(tf.test.TestCase, parameterized.TestCase):
         entry = _entry(face=[[0, 3, 2], [2, 5, 0]])
         labels, _, _ = pahmdb51.parse_video_annotation(entry, source="f", video="v")
         self.assertAllEqual(labels[:, 1], [1, 1, 1, 1, 0, 0])
+
+    def test_overlapping_intervals_union_with_uncovered_frames(self):
+        # face: present 2-3 and absent 1-3 -> present where any interval says so (2, 3),
+        # absent where only absent intervals cover (1), unknown where none does (0, 4, 5),
+        # whatever the order of the intervals. gender: two absent intervals overlap -> absent.
+        for face in ([[2, 3, 1], [1, 3, 0]], [[1, 3, 0], [2, 3, 1]]):
+            entry = _entry(face=face, gender=[[0, 2, 0], [1, 3, 0]])
+            labels, gaps, _ = pahmdb51.parse_video_annotation(entry, source="f", video="v")
+            self.assertAllEqual(labels[:, 1], [-1, 0, 1, 1, -1, -1])
+            self.assertAllEqual(labels[:, 2], [0, 0, 0, 0, -1, -1])
+            self.assertTrue(gaps)
+
+    def test_uncovered_frames_are_unknown(self):
+        # The released annotations' three kinds of gap: an annotation that starts a few frames
+        # in (skin_color from frame 2), an internal gap (face misses frames 2-3), an attribute
+        # starting a frame late (gender from frame 1). Covered frames keep 0 / 1.
+        entry = _entry(
+            skin_color=[[2, 5, 1]],
+            face=[[0, 1, 2], [4, 5, 0]],
+            gender=[[1, 5, [1, 2]]],
+        )
+        labels, gaps, clipped = pahmdb51.parse_video_annotation(entry, source="f", video="v")
+        self.assertEqual(labels.dtype, np.int8)
+        self.assertAllEqual(labels[:, 0], [-1, -1, 1, 1, 1, 1])
+        self.assertAllEqual(labels[:, 1], [1, 1, -1, -1, 0, 0])
+        self.assertAllEqual(labels[:, 2], [-1, 1, 1, 1, 1, 1])
+        self.assertAllEqual(labels[:, 3:], np.zeros((6, 2)))  # covered, absent
+        self.assertTrue(gaps)
+        self.assertFalse(clipped)
+        self.assertEqual(pahmdb51.UNKNOWN, -1)
+        self.assertEqual(
+            pahmdb51.unknown_frames({"v": labels}),
+            {"skin_color": 2, "face": 2, "gender": 1, "nudity": 0, "relationship": 0},
+        )
+
+    def test_load_annotations_logs_one_summary_line_with_unknown_counts(self):
+        directory = os.path.join(self.get_temp_dir(), "gaps")
+        self._write(
+            {"a.avi": _entry(skin_color=[[2, 5, 1]]), "b.avi": _entry(face=[[0, 4, 1]])},
+            "brush_hair.json",
+            directory,
+        )
+        self._write({"c.avi": _entry(skin_color=[[1, 5, 0]])}, "pullup.json", directory)
+        with self.assertLogs(logger="absl", level="INFO") as logs:
+            annotations = pahmdb51.load_annotations(directory)
+        self.assertAllEqual(annotations["brush_hair"]["a.avi"][:, 0], [-1, -1, 1, 1, 1, 1])
+        # One line for the whole load (no warning per file), with the unknown frames per
+        # attribute: skin_color 2 (a) + 1 (c), face 1 (b).
+        (record,) = logs.records
+        self.assertEqual(record.levelname, "INFO")
+        message = record.getMessage()
+        self.assertIn(directory, message)
+        self.assertIn("3 videos, 18 frames", message)
+        self.assertIn("skin_color 3, face 1, gender 0, nudity 0, relationship 0", message)
 
     def test_load_annotations_action_from_file_stem(self):
         directory = os.path.join(self.get_temp_dir(), "two")

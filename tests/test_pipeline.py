@@ -94,6 +94,26 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
         frame_labels = np.array([[[1, 0, 0, 0, 0], [0, 0, 1, 0, 0], [0, 0, 0, 0, 0]]], np.float32)
         self.assertAllEqual(pipeline.clip_privacy_labels(frame_labels), [[1, 0, 1, 0, 0]])
 
+    def test_clip_privacy_labels_from_covered_frames_only(self):
+        # Per attribute over the frames an annotation covers (-1 = uncovered): present if any
+        # covered frame is; absent if all covered frames are absent (the unknown ones do not
+        # make it present, nor unknown); -1 if no frame of the clip is covered.
+        frame_labels = np.array(
+            [
+                [[-1, 0, -1, -1, 1], [0, -1, -1, 1, -1], [-1, 1, -1, 0, 0]],
+                [[0, 0, 0, 0, 0], [1, 1, 1, 1, 1], [0, 1, 0, 1, 0]],  # no -1: max over frames
+            ],
+            np.float32,
+        )
+        expected = [[0, 1, -1, 1, 1], [1, 1, 1, 1, 1]]
+        self.assertAllEqual(pipeline.clip_privacy_labels(frame_labels), expected)
+        self.assertAllEqual(
+            pipeline.clip_privacy_labels(frame_labels.astype(np.int8)), np.int8(expected)
+        )
+        # Inside a graph too (the streams map it over tf.data batches).
+        graph = tf.function(pipeline.clip_privacy_labels)
+        self.assertAllEqual(graph(tf.constant(frame_labels)), expected)
+
     # --- sampling -----------------------------------------------------------------------------
 
     @parameterized.parameters(

@@ -2,9 +2,12 @@
 
 import dataclasses
 
+import keras
 import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
+from sklearn.linear_model import LogisticRegression
+from sklearn.preprocessing import StandardScaler
 
 from configs.experiments import get_config
 from tfprivacy.eval import baselines, protocol
@@ -306,6 +309,98 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         r = protocol.evaluate_degrader(lambda f: f, splits, cfg, 1)
         self.assertGreater(r["action_top1"]["mean"], 0.9)
         self.assertGreater(r["worst_case"]["ap"]["skin_color"]["mean"], 0.9)
+
+
+def _bce(y, z):
+    """Elementwise BCE from logits in float64 (the reference for the masked loss)."""
+    z = np.asarray(z, np.float64)
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+class UnknownLabelsTest(tf.test.TestCase):
+    """Labels -1 (no annotation covers the frame): left out of the attackers' loss and scores."""
+
+    def test_privacy_fit_loss_is_keras_bce_unless_a_label_is_unknown(self):
+        labels = _splits().privacy_train[1]
+        loss = protocol.privacy_fit_loss(labels)
+        # Without -1 the attackers train with Keras' own loss object, as before: figures on
+        # fully annotated data (the built-in benchmark) cannot move.
+        self.assertIs(type(loss), keras.losses.BinaryCrossentropy)
+        self.assertTrue(loss.get_config()["from_logits"])
+        unknown = labels.copy()
+        unknown[1, 2] = -1
+        self.assertIsInstance(protocol.privacy_fit_loss(unknown), protocol.MaskedBinaryCrossentropy)
+
+    def test_masked_bce_leaves_unknown_entries_out(self):
+        rng = np.random.default_rng(0)
+        y = (rng.random((16, 5)) < 0.4).astype(np.float32)
+        z = (3 * rng.standard_normal((16, 5))).astype(np.float32)
+        masked = protocol.MaskedBinaryCrossentropy()
+        keras_bce = keras.losses.BinaryCrossentropy(from_logits=True)
+        # Nothing unknown: Keras' value (the masked loss is not used then, see above).
+        self.assertAllClose(masked(y, z), keras_bce(y, z), rtol=1e-6, atol=0)
+        y[rng.random((16, 5)) < 0.3] = -1
+        y[3] = -1  # an example with nothing known contributes 0
+        known = y >= 0
+        per_entry = np.where(known, _bce(np.maximum(y, 0), z), 0.0)
+        per_example = per_entry.sum(1) / np.maximum(known.sum(1), 1)
+        self.assertEqual(per_example[3], 0.0)
+        self.assertAllClose(masked(y, z), per_example.mean(), rtol=1e-6, atol=0)
+        # Keras trains with it (traced, as model.fit runs it) and gets a finite loss.
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((5,)), keras.layers.Dense(5)])
+        model.compile(optimizer="sgd", loss=masked)
+        history = model.fit(z, y, batch_size=8, epochs=1, verbose=0)
+        self.assertTrue(np.isfinite(history.history["loss"]).all())
+
+    def test_clip_and_frame_labels_keep_unknown(self):
+        frame_labels = np.zeros((8, 4, 5), np.float32)
+        frame_labels[:, 2, 0] = 1.0
+        frame_labels[:, 0, 1] = -1.0  # frame 0 uncovered for face: frames 1-3 decide (absent)
+        frame_labels[0, :, 2] = -1.0  # no frame of clip 0 covered for gender: unknown
+        clip = protocol._clip_labels(frame_labels)
+        self.assertAllEqual(clip[0], [1, 0, -1, 0, 0])
+        self.assertAllEqual(clip[1], [1, 0, 0, 0, 0])
+        splits = dataclasses.replace(_splits(), privacy_train_frame_labels=frame_labels)
+        _, y = protocol._frame_training_set(splits, 0)
+        self.assertAllEqual(y.reshape(8, 4, 5), frame_labels)
+
+    def test_chance_prevalence_over_known_labels(self):
+        splits = _splits()
+        exact = splits.chance()
+        self.assertEqual(
+            list(exact["prevalence"].values()), splits.privacy_test[1].mean(axis=0).tolist()
+        )
+        labels = splits.privacy_test[1].copy()
+        labels[1:4, 0] = -1
+        splits = dataclasses.replace(splits, privacy_test=(splits.privacy_test[0], labels))
+        chance = splits.chance()
+        known = labels[labels[:, 0] >= 0, 0]
+        self.assertAllClose(chance["prevalence"]["skin_color"], known.mean())
+        self.assertAllClose(chance["cmap"], np.mean([known.mean(), *labels[:, 1:].mean(axis=0)]))
+
+    def test_feature_probe_leaves_unknown_clips_out(self):
+        inputs = keras.Input((4, 32, 32, 3))
+        features = keras.Model(inputs, keras.layers.GlobalAveragePooling3D()(inputs))
+        splits = _splits()
+        labels = splits.privacy_train[1].copy()
+        labels[:, 0] = np.arange(8) % 2 == 0
+        labels[1:3, 0] = -1  # two clips of unknown skin_color
+        labels[:, 1] = -1  # face unknown everywhere: nothing to learn
+        splits = dataclasses.replace(splits, privacy_train=(splits.privacy_train[0], labels))
+        result = protocol.feature_probe(features, splits, 4)
+        probs = np.array(result["probs"])
+        self.assertAllEqual(probs[:, 1], np.zeros(8))
+        # skin_color: the logistic regression fitted on the known clips only.
+        train_x = protocol._predict(features, splits.privacy_train[0], 4)
+        scaler = StandardScaler().fit(train_x)
+        known = labels[:, 0] >= 0
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(
+            scaler.transform(train_x)[known], labels[known, 0]
+        )
+        test_x = scaler.transform(protocol._predict(features, splits.privacy_test[0], 4))
+        self.assertAllClose(probs[:, 0], clf.predict_proba(test_x)[:, 1], atol=1e-6)
+        self.assertTrue(np.isfinite(result["cmap"]))
 
 
 if __name__ == "__main__":

@@ -7,6 +7,12 @@ averages over the global batch. Logits are cast to float32 first (mixed precisio
 Multi-label privacy heads use sigmoid outputs per attribute; single-label heads (e.g. actor
 identity) use a softmax. Fixes of the official code's defects: the multi-label uniform target is
 0.5 per attribute (not all ones), and ensemble averages divide by the real number of models M.
+
+Unknown labels: a multi-hot entry below 0 (-1, `records.UNKNOWN`: no annotation covers it) is
+ignored by the multi-label privacy losses: the per-example BCE is the mean over that example's
+KNOWN attributes, and 0 for an example with none (it adds nothing to the caller's sum; the
+caller's global-batch mean still counts it). When no entry of the batch is unknown, the very
+same ops as before run (a tf.cond on "any label < 0"), so values and gradients are unchanged.
 """
 
 from __future__ import annotations
@@ -25,12 +31,32 @@ def target_loss(labels, logits):
     )
 
 
-def privacy_loss(labels, logits):
-    """f_b (multi-label): sigmoid BCE averaged over attributes; multi-hot labels [B, A] -> [B]."""
-    logits = _f32(logits)
-    labels = tf.cast(labels, logits.dtype)
+def _mean_bce(labels, logits):
     bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=labels, logits=logits)
     return tf.reduce_mean(bce, axis=-1)
+
+
+def _known_mean_bce(labels, logits):
+    known = tf.cast(labels >= 0.0, logits.dtype)
+    # Unknown entries get target 0 and weight 0: finite, and no gradient flows from them.
+    bce = tf.nn.sigmoid_cross_entropy_with_logits(labels=tf.maximum(labels, 0.0), logits=logits)
+    count = tf.reduce_sum(known, axis=-1)
+    return tf.reduce_sum(bce * known, axis=-1) / tf.maximum(count, 1.0)
+
+
+def privacy_loss(labels, logits):
+    """f_b (multi-label): sigmoid BCE averaged over attributes; multi-hot labels [B, A] -> [B].
+
+    Entries labelled -1 (unknown) are left out of the average (module docstring); without
+    any, exactly the plain mean over attributes.
+    """
+    logits = _f32(logits)
+    labels = tf.cast(labels, logits.dtype)
+    return tf.cond(
+        tf.reduce_any(labels < 0.0),
+        lambda: _known_mean_bce(labels, logits),
+        lambda: _mean_bce(labels, logits),
+    )
 
 
 def privacy_softmax_loss(labels, logits):
@@ -71,7 +97,9 @@ def uniform_cross_entropy(logits, multilabel: bool = True):
 
 
 def negative_privacy_loss(labels, logits):
-    """f_d's adversarial term for `grl` (and `kbeam`'s chosen model): -privacy_loss, [B]."""
+    """f_d's adversarial term for `grl` (and `kbeam`'s chosen model): -privacy_loss, [B].
+
+    Unknown (-1) labels are ignored as in privacy_loss."""
     return -privacy_loss(labels, logits)
 
 
@@ -130,7 +158,8 @@ def kbeam_degrader_loss(labels, privacy_logits_list, multilabel: bool = True):
     """f_d's term for `kbeam`: minus the CE of the privacy model with the lowest batch loss.
 
     Returns ([B] per-example -CE of that model, int32 index of the model). Under a distribution
-    strategy each replica picks from its own shard of the batch.
+    strategy each replica picks from its own shard of the batch. Multi-label: unknown (-1)
+    labels are ignored as in privacy_loss.
     """
     if not privacy_logits_list:
         raise ValueError("kbeam_degrader_loss: needs at least one privacy model's logits")

@@ -3,6 +3,12 @@
 average_precision follows sklearn.metrics.average_precision_score exactly (the step-wise sum
 over distinct score thresholds, no interpolation), so figures compare with the paper's, which
 used scikit-learn. Tests check both against sklearn and against values worked out by hand.
+
+Unknown labels: y_true may hold -1 (`records.UNKNOWN`: no annotation covers that item for that
+attribute) besides 0 and 1. Every privacy metric ignores such items per attribute: AP, F1 and
+prevalence of an attribute are those of its known items only (an attribute with no known item
+scores like one with no positive: AP 0, F1 0, prevalence 0). Without -1 every figure is
+computed exactly as before.
 """
 
 from __future__ import annotations
@@ -27,8 +33,8 @@ def _check_pair(y_true, y_score, ndim: int) -> tuple[np.ndarray, np.ndarray]:
         raise MetricError(f"y_true shape {y_true.shape} != y_score shape {y_score.shape}")
     if y_true.shape[0] == 0:
         raise MetricError("y_true is empty: no samples to score")
-    if not np.isin(y_true, (0, 1)).all():
-        raise MetricError("y_true must be binary (0/1) multi-hot labels")
+    if not np.isin(y_true, (-1, 0, 1)).all():
+        raise MetricError("y_true must be binary (0/1) multi-hot labels, or -1 for unknown")
     if not np.isfinite(y_score).all():
         raise MetricError("y_score contains NaN or inf")
     return y_true.astype(np.int64), y_score
@@ -38,9 +44,13 @@ def binary_average_precision(y_true, y_score) -> float:
     """AP of one binary problem: sum_k (R_k - R_{k-1}) * P_k over distinct thresholds.
 
     Samples with equal scores enter together (one threshold), as in sklearn. With no positive
-    sample the recall is undefined; sklearn then returns 0.0, and so do we.
+    sample the recall is undefined; sklearn then returns 0.0, and so do we. Samples labelled
+    -1 (unknown) are left out.
     """
     y_true, y_score = _check_pair(y_true, y_score, ndim=1)
+    known = y_true >= 0
+    if not known.all():
+        y_true, y_score = y_true[known], y_score[known]
     num_pos = y_true.sum()
     if num_pos == 0:
         return 0.0
@@ -57,7 +67,8 @@ def binary_average_precision(y_true, y_score) -> float:
 
 
 def average_precision(y_true, y_score) -> np.ndarray:
-    """Per-attribute AP of multi-label scores: [N, A] labels and scores -> [A]."""
+    """Per-attribute AP of multi-label scores: [N, A] labels and scores -> [A] (each
+    attribute over its items not labelled -1)."""
     y_true, y_score = _check_pair(y_true, y_score, ndim=2)
     return np.array(
         [binary_average_precision(y_true[:, a], y_score[:, a]) for a in range(y_true.shape[1])]
@@ -74,9 +85,13 @@ def macro_f1(y_true, y_prob, threshold: float = 0.5) -> float:
 
     y_prob are probabilities (sigmoid of the logits). Per attribute F1 = 2TP / (2TP + FP + FN),
     0 when that denominator is 0, matching sklearn's f1_score(average='macro') default.
+    Items labelled -1 (unknown) for an attribute count in none of its TP, FP, FN (integer
+    counts, so without -1 exactly as before).
     """
     y_true, y_prob = _check_pair(y_true, y_prob, ndim=2)
-    pred = (y_prob >= threshold).astype(np.int64)
+    known = (y_true >= 0).astype(np.int64)
+    y_true = y_true * known
+    pred = (y_prob >= threshold).astype(np.int64) * known
     tp = np.sum(pred * y_true, axis=0)
     fp = np.sum(pred * (1 - y_true), axis=0)
     fn = np.sum((1 - pred) * y_true, axis=0)
@@ -94,16 +109,27 @@ def top1_accuracy(labels, logits) -> float:
     return float(np.mean(np.argmax(logits, axis=1) == labels))
 
 
-def cmap_chance(y_true) -> float:
-    """cMAP of a random scorer: the expected AP of an attribute is its prevalence."""
-    y_true = np.asarray(y_true, dtype=np.float64)
+def prevalence(y_true) -> np.ndarray:
+    """Share of positives per attribute of [N, A] labels -> [A], over the items not labelled
+    -1 (0 for an attribute with none). Without -1: y_true.mean(axis=0) in y_true's dtype."""
+    y_true = np.asarray(y_true)
     if y_true.ndim != 2 or y_true.shape[0] == 0:
         raise MetricError(f"y_true must be a non-empty [N, A] array, got shape {y_true.shape}")
-    return float(np.mean(y_true.mean(axis=0)))
+    known = y_true >= 0
+    if known.all():
+        return y_true.mean(axis=0)
+    positives = np.where(known, y_true, 0).sum(axis=0, dtype=np.float64)
+    return positives / np.maximum(known.sum(axis=0), 1)
+
+
+def cmap_chance(y_true) -> float:
+    """cMAP of a random scorer: the expected AP of an attribute is its prevalence."""
+    return float(np.mean(prevalence(np.asarray(y_true, dtype=np.float64))))
 
 
 def privacy_metrics(y_true, y_prob, attributes: Sequence[str]) -> dict:
-    """AP per named attribute, cMAP and macro-F1 at 0.5 of one privacy model."""
+    """AP per named attribute, cMAP and macro-F1 at 0.5 of one privacy model (labels -1 are
+    ignored per attribute)."""
     ap = average_precision(y_true, y_prob)
     if len(attributes) != ap.size:
         raise MetricError(f"{len(attributes)} attribute names for {ap.size} label columns")

@@ -14,10 +14,9 @@ verdict line, "OK: ..." or "NOT USABLE: N problems"; the command exits 0 or 1.
 `require_usable(data_cfg)` is the same check for a trainer to call first: it raises one
 `DataError` listing every problem.
 
-What the loaders do not expose is not reported: frames no PA-HMDB51 interval covers are
-labelled absent by `pahmdb51.load_annotations` (and only counted in a log line), so the
-privacy table counts frames with each attribute present among all frames, and cannot tell
-"annotated absent" from "not annotated".
+The privacy table counts, per split and attribute, the frames (images) with the attribute
+present and, for videos, the frames whose label is unknown: no PA-HMDB51 interval covers them
+(`pahmdb51.load_annotations` labels them -1; losses and metrics ignore them).
 """
 
 from __future__ import annotations
@@ -120,6 +119,8 @@ class SplitReport:
     # Privacy labels: frames (videos) or images in total, and those with each attribute present.
     labelled: int | None = None
     attribute_counts: dict[str, int] | None = None
+    # Video splits: frames whose label of each attribute is unknown (-1, no interval covers it).
+    unknown_counts: dict[str, int] | None = None
 
     @property
     def found(self) -> int:
@@ -221,12 +222,6 @@ def check_dataset(data_cfg: DataConfig, max_workers: int | None = None) -> Check
     for split, _ in splits:
         _check_split(data_cfg, split, report, explained_empty=split.name in explained)
     _check_classes(data_cfg, report)
-    if any(s.attribute_counts is not None and s.kind == "videos" for s in report.splits):
-        report.notes.append(
-            "frames no PA-HMDB51 interval covers are labelled absent by the loader "
-            "(pahmdb51.py), which does not expose them: 'present' counts frames with the "
-            "attribute present among all frames; unannotated frames are not reported"
-        )
     return report
 
 
@@ -318,17 +313,22 @@ def _count_classes(split: SplitReport, records, class_names, results) -> None:
 
 
 def _count_attributes(split: SplitReport, records) -> None:
+    videos = False
     if records and isinstance(records[0], ImageRecord):
         labels = np.stack([r.labels for r in records])
     elif records and all(
         isinstance(r, VideoRecord) and r.frame_labels is not None for r in records
     ):
         labels = np.concatenate([r.frame_labels for r in records])
+        videos = True
     else:
         return
     split.labelled = int(labels.shape[0])
-    present = (labels != 0).sum(axis=0)
+    present = (labels > 0).sum(axis=0)
     split.attribute_counts = {a: int(n) for a, n in zip(PRIVACY_ATTRIBUTES, present, strict=True)}
+    if videos:
+        unknown = (labels < 0).sum(axis=0)
+        split.unknown_counts = {a: int(n) for a, n in zip(PRIVACY_ATTRIBUTES, unknown, strict=True)}
 
 
 def _too_many_bad(bad: int, total: int, max_bad_fraction: float) -> bool:
@@ -521,11 +521,18 @@ def format_report(report: CheckReport) -> str:
         )
     labelled = [s for s in report.splits if s.attribute_counts is not None]
     if labelled:
-        out += ["", "privacy labels: frames (images) with each attribute present"]
-        out += _table(
-            ("split", "frames/images", *PRIVACY_ATTRIBUTES),
-            [(s.name, s.labelled, *s.attribute_counts.values()) for s in labelled],
-        )
+        out += [
+            "",
+            "privacy labels: frames (images) with each attribute present; below each video "
+            "split, its frames with the attribute unknown (no annotation interval covers "
+            "them; losses and metrics ignore them)",
+        ]
+        rows = []
+        for s in labelled:
+            rows.append((s.name, s.labelled, *s.attribute_counts.values()))
+            if s.unknown_counts is not None:
+                rows.append(("  unknown", "", *s.unknown_counts.values()))
+        out += _table(("split", "frames/images", *PRIVACY_ATTRIBUTES), rows)
     with_classes = [s for s in report.splits if s.class_counts is not None]
     if with_classes:
         names = list(with_classes[0].class_counts)

@@ -12,11 +12,14 @@ Decisions (documented here because the format leaves them open):
 - present <=> value != 0; a list value is present when any element is != 0 (as the authors'
   own conversion script does, which tests `value != 0` on the list).
 - Overlapping intervals of one attribute are OR-ed: a frame is present if any interval covering
-  it says so.
-- Frames no interval of an attribute covers are ABSENT (0). Value 0 means "unidentifiable /
-  invisible", the conservative reading of "not annotated". This is not an error (annotators
-  sometimes stop an interval short of the last frame), but it is logged once per file with
-  the number of affected videos so a systematically broken file is noticed.
+  it says so, absent if every interval covering it says absent.
+- Frames no interval of an attribute covers are UNKNOWN (-1, `records.UNKNOWN`), not absent:
+  in the released annotations about 120 frames per attribute are uncovered (an annotation
+  starting a few frames in, an internal gap, one attribute starting a frame later than the
+  others), often where a person is plainly visible, so "absent" would be a false label. Losses
+  and metrics ignore unknown entries; a clip's label is taken over its covered frames. This
+  is not an error; `load_annotations` logs one line per load with the unknown frames per
+  attribute (`unknown_frames`), so a systematically broken file is noticed.
 - Malformed input (bad JSON, missing attribute, empty interval list, bad interval, value out of
   range) raises `DataError` naming the file, the video key and the attribute: fail fast, since a
   silently mislabelled sample poisons every privacy score computed on it.
@@ -32,7 +35,13 @@ import os
 import numpy as np
 from absl import logging
 
-from tfprivacy.data.records import ATTRIBUTE_VALUES, NUM_ATTRIBUTES, PRIVACY_ATTRIBUTES, DataError
+from tfprivacy.data.records import (
+    ATTRIBUTE_VALUES,
+    NUM_ATTRIBUTES,
+    PRIVACY_ATTRIBUTES,
+    UNKNOWN,
+    DataError,
+)
 
 
 def _is_int(x) -> bool:
@@ -79,8 +88,10 @@ def _parse_intervals(intervals, where: str, attribute: str) -> list[tuple[int, i
 def parse_video_annotation(
     entry, *, source: str, video: str, num_frames: int | None = None
 ) -> tuple[np.ndarray, bool, bool]:
-    """One video's entry -> (int8 [num_frames, 5] multi-hot, has_gaps, was_clipped).
+    """One video's entry -> (int8 [num_frames, 5] labels, has_gaps, was_clipped).
 
+    Labels: 1 present, 0 absent, UNKNOWN (-1) where no interval of that attribute covers the
+    frame; has_gaps says whether any entry is UNKNOWN.
     num_frames: the real frame count if known; otherwise max end + 1 over all attributes.
     `source` (the file) and `video` (the key) only make error messages precise.
     """
@@ -97,15 +108,23 @@ def parse_video_annotation(
         num_frames = annotated
     elif not _is_int(num_frames) or num_frames <= 0:
         raise DataError(f"{where}: num_frames must be a positive int, got {num_frames!r}")
-    labels = np.zeros((num_frames, NUM_ATTRIBUTES), np.int8)
-    covered = np.zeros((num_frames, NUM_ATTRIBUTES), bool)
+    labels = np.full((num_frames, NUM_ATTRIBUTES), UNKNOWN, np.int8)
     for column, attribute in enumerate(PRIVACY_ATTRIBUTES):
         for start, end, present in parsed[attribute]:
-            # Slicing clips intervals that reach past a known frame count.
-            covered[start : end + 1, column] = True
-            if present:
-                labels[start : end + 1, column] = 1
-    return labels, bool(not covered.all()), annotated > num_frames
+            # Slicing clips intervals that reach past a known frame count. The maximum makes a
+            # covered frame known (-1 -> 0 or 1) and ORs overlapping intervals (1 stays 1).
+            span = labels[start : end + 1, column]
+            np.maximum(span, np.int8(present), out=span)
+    return labels, bool((labels == UNKNOWN).any()), annotated > num_frames
+
+
+def unknown_frames(videos) -> dict[str, int]:
+    """Frames labelled UNKNOWN per attribute over {video: frame labels} (or a list of them)."""
+    arrays = list(videos.values()) if isinstance(videos, dict) else list(videos)
+    counts = np.zeros(NUM_ATTRIBUTES, np.int64)
+    for labels in arrays:
+        counts += (np.asarray(labels) == UNKNOWN).sum(axis=0)
+    return {a: int(n) for a, n in zip(PRIVACY_ATTRIBUTES, counts, strict=True)}
 
 
 def load_annotation_file(
@@ -114,6 +133,8 @@ def load_annotation_file(
     """Reads one `<action>.json` -> {video name: int8 [num_frames, 5]} in file order.
 
     num_frames: optional real frame counts per video name (others use max end + 1).
+    Uncovered frames are UNKNOWN (-1) and not logged here: `load_annotations` logs one summary
+    line per load (count them with `unknown_frames`).
     """
     try:
         with open(path, encoding="utf-8") as f:
@@ -125,21 +146,13 @@ def load_annotation_file(
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected an object mapping video names to annotations")
     counts = num_frames or {}
-    out, gaps, clipped = {}, 0, 0
+    out, clipped = {}, 0
     for video, entry in data.items():
-        labels, has_gaps, was_clipped = parse_video_annotation(
+        labels, _, was_clipped = parse_video_annotation(
             entry, source=path, video=video, num_frames=counts.get(video)
         )
         out[video] = labels
-        gaps += has_gaps
         clipped += was_clipped
-    if gaps:
-        logging.warning(
-            "%s: %d video(s) have frames no interval covers for some attribute; "
-            "those frames are labelled absent",
-            path,
-            gaps,
-        )
     if clipped:
         logging.warning(
             "%s: %d video(s) have intervals past the real frame count; clipped", path, clipped
@@ -153,6 +166,7 @@ def load_annotations(
     """Reads every `<action>.json` in a directory -> {action: {video: frame labels}}.
 
     The action is the file's stem (`brush_hair.json` -> `brush_hair`); actions come out sorted.
+    Logs one line: how many frames are UNKNOWN (no interval covers them) per attribute.
     """
     if not os.path.isdir(annotations_dir):
         raise DataError(f"{annotations_dir}: PA-HMDB51 annotation directory does not exist")
@@ -169,4 +183,14 @@ def load_annotations(
                 raise DataError(f"{path}: video {video!r} is also annotated in {seen[video]}")
             seen[video] = path
         out[name[: -len(".json")]] = videos
+    all_labels = [labels for videos in out.values() for labels in videos.values()]
+    unknown = unknown_frames(all_labels)
+    logging.info(
+        "%s: %d videos, %d frames; frames no interval covers (label unknown, -1: ignored by "
+        "losses and metrics) per attribute: %s",
+        annotations_dir,
+        len(all_labels),
+        sum(len(labels) for labels in all_labels),
+        ", ".join(f"{a} {n}" for a, n in unknown.items()),
+    )
     return out

@@ -175,7 +175,13 @@ def _resize_uint8(frames: tf.Tensor, frame_size: int) -> tf.Tensor:
 
 
 def clip_privacy_labels(frame_labels) -> tf.Tensor:
-    """Per-frame multi-hot [..., T, 5] -> clip multi-hot [..., 5] (present in any frame)."""
+    """Per-frame labels [..., T, 5] -> clip labels [..., 5], per attribute over its COVERED
+    frames: 1 if any covered frame is present, 0 if every covered frame is absent, -1
+    (unknown) if no frame of the clip is covered.
+
+    Frames no annotation covers are -1 (records.UNKNOWN), below 0 and 1, so the maximum over
+    frames is exactly that rule; without -1 it is the plain "present in any frame".
+    """
     return tf.reduce_max(tf.convert_to_tensor(frame_labels), axis=-2)
 
 
@@ -217,7 +223,9 @@ def _check_video_records(records: list[VideoRecord]) -> None:
 
 
 def _align_labels(labels: np.ndarray, num_frames: int) -> np.ndarray:
-    """Pads with the last row (annotations shorter than the video) or truncates."""
+    """Pads with the last row (annotations shorter than the video) or truncates.
+
+    Unknown (-1) entries of the last row stay unknown in the padded rows."""
     if labels.shape[0] >= num_frames:
         return labels[:num_frames]
     pad = np.repeat(labels[-1:], num_frames - labels.shape[0], axis=0)
@@ -235,7 +243,8 @@ def decode_video_records(
 ) -> tf.data.Dataset:
     """Decodes every record once: (frames uint8 [N, S, S, 3], labels float32 [N, 5], action).
 
-    Unreadable videos are skipped and counted; labels are zeros for unannotated records.
+    Unreadable videos are skipped and counted; labels are zeros for unannotated records and
+    keep -1 (unknown) entries of annotated ones.
     """
     records = list(records)
     _check_video_records(records)

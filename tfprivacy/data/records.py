@@ -10,6 +10,10 @@ import dataclasses
 
 import numpy as np
 
+# Label of a frame (or clip) whose attribute no annotation covers: unknown, not absent. Losses
+# and metrics ignore it (tfprivacy.losses / tfprivacy.metrics treat every negative label so).
+UNKNOWN = -1
+
 # The five PA-HMDB51 attributes, in the order of every multi-hot vector in the project.
 PRIVACY_ATTRIBUTES: tuple[str, ...] = ("skin_color", "face", "gender", "nudity", "relationship")
 NUM_ATTRIBUTES = len(PRIVACY_ATTRIBUTES)
@@ -33,7 +37,8 @@ class VideoRecord:
     """One video: where it is, its action, and (if annotated) frame-wise privacy labels.
 
     frame_labels: int8 [num_frames, NUM_ATTRIBUTES] multi-hot (1 = attribute present in that
-    frame), or None for action-only datasets.
+    frame, 0 = absent, UNKNOWN = -1 = no annotation covers that frame for that attribute), or
+    None for action-only datasets.
     """
 
     path: str

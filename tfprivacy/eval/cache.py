@@ -16,21 +16,28 @@ from tfprivacy import config as C
 
 PROTOCOL_VERSION = 5  # bump when model builders or the protocol change results
 
+# PA-HMDB51 label semantics: 2 = frames no interval covers are unknown (-1), not absent. Keyed
+# only for datasets that carry PA-HMDB51 annotations from outside (the built-in benchmark
+# covers every frame, so its figures and cache keys did not change).
+LABELS_VERSION = 2
+_REAL_PAHMDB51 = ("hmdb51_pahmdb51",)
+
 # EvalConfig fields that only choose what to run or where to store it, not what a run measures.
 _NOT_IN_KEY = ("seeds", "baselines", "cache_dir")
 
 
 def cache_key(data_cfg: C.DataConfig, eval_cfg: C.EvalConfig, seed: int, baseline: str) -> str:
     eval_fields = {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in _NOT_IN_KEY}
-    return C.fingerprint(
-        {
-            "data": dataclasses.asdict(data_cfg),
-            "eval": eval_fields,
-            "seed": int(seed),
-            "baseline": baseline,
-            "protocol": PROTOCOL_VERSION,
-        }
-    )
+    payload = {
+        "data": dataclasses.asdict(data_cfg),
+        "eval": eval_fields,
+        "seed": int(seed),
+        "baseline": baseline,
+        "protocol": PROTOCOL_VERSION,
+    }
+    if data_cfg.dataset in _REAL_PAHMDB51:
+        payload["labels"] = LABELS_VERSION
+    return C.fingerprint(payload)
 
 
 def default_cache_dir(cfg: C.ExperimentConfig) -> str:

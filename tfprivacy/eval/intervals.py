@@ -66,13 +66,25 @@ def accuracy_replicates(correct: np.ndarray, counts: np.ndarray, seeds: np.ndarr
 
 
 def ap_replicates(labels, probs, counts) -> np.ndarray:
-    """labels [n, A], probs [k, n, A] -> AP per seed, replicate and attribute [k, B, A]."""
+    """labels [n, A], probs [k, n, A] -> AP per seed, replicate and attribute [k, B, A].
+
+    Items labelled -1 (unknown) for an attribute are left out of its AP, whatever their
+    draw count (as metrics.average_precision leaves them out).
+    """
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels, np.float64)
     out = np.empty((probs.shape[0], counts.shape[0], labels.shape[1]))
-    for s in range(probs.shape[0]):
-        for a in range(labels.shape[1]):
-            out[s, :, a] = weighted_ap(labels[:, a], probs[s, :, a], counts)
+    for a in range(labels.shape[1]):
+        known = labels[:, a] >= 0
+        if known.all():
+            y, p, w = labels[:, a], probs[:, :, a], counts
+        else:
+            y, p, w = labels[known, a], probs[:, known, a], counts[:, known]
+        if not y.size:  # no known item: scored as no positive, 0.0
+            out[:, :, a] = 0.0
+            continue
+        for s in range(probs.shape[0]):
+            out[s, :, a] = weighted_ap(y, p[s], w)
     return out
 
 

@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprivacy import config as C
-from tfprivacy import metrics
+from tfprivacy import losses, metrics
 from tfprivacy.data import pipeline
 from tfprivacy.data.records import NUM_ATTRIBUTES, PRIVACY_ATTRIBUTES
 from tfprivacy.eval import intervals
@@ -74,12 +74,17 @@ class EvalSplits:
         return arrays
 
     def chance(self) -> dict:
-        """Action: 1 / classes. cMAP: the mean test prevalence (the AP of a random scorer)."""
+        """Action: 1 / classes. cMAP: the mean test prevalence (the AP of a random scorer);
+        prevalence over the known (not -1) test labels of each attribute."""
         return {
             "action_top1": 1.0 / self.num_actions,
             "cmap": metrics.cmap_chance(self.privacy_test[1]),
             "prevalence": dict(
-                zip(PRIVACY_ATTRIBUTES, self.privacy_test[1].mean(axis=0).tolist(), strict=True)
+                zip(
+                    PRIVACY_ATTRIBUTES,
+                    metrics.prevalence(self.privacy_test[1]).tolist(),
+                    strict=True,
+                )
             ),
         }
 
@@ -110,6 +115,7 @@ def _materialize_videos(records, cfg, training, seed, with_privacy):
 
 
 def _clip_labels(frame_labels: np.ndarray) -> np.ndarray:
+    """[N, T, 5] frame labels -> [N, 5]: per attribute over the covered frames, -1 if none."""
     return np.asarray(pipeline.clip_privacy_labels(frame_labels), np.float32)
 
 
@@ -360,11 +366,17 @@ def feature_probe(features: keras.Model, splits: EvalSplits, batch_size: int) ->
     train_y = splits.privacy_train[1]
     probs = np.empty((len(test_x), train_y.shape[1]))
     for a in range(train_y.shape[1]):
-        y = train_y[:, a]
+        y, x = train_y[:, a], train_x
+        known = y >= 0  # clips whose label is unknown (-1) for this attribute: left out
+        if not known.all():
+            y, x = y[known], x[known]
+        if not y.size:  # no known label: nothing to learn, answer "absent"
+            probs[:, a] = 0.0
+            continue
         if y.min() == y.max():  # one class in train: the probe can only answer its prior
             probs[:, a] = y[0]
             continue
-        clf = LogisticRegression(C=1.0, max_iter=2000).fit(train_x, y)
+        clf = LogisticRegression(C=1.0, max_iter=2000).fit(x, y)
         probs[:, a] = clf.predict_proba(test_x)[:, 1]
     result = metrics.privacy_metrics(splits.privacy_test[1], probs, PRIVACY_ATTRIBUTES)
     result["probs"] = _rounded(probs)
@@ -388,7 +400,10 @@ def panel_archs(cfg: C.ExperimentConfig, on_images: bool) -> list[str]:
 
 
 def _frame_training_set(splits: EvalSplits, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Single frames with their own labels: k evenly spaced frames per train clip (0 = all)."""
+    """Single frames with their own labels: k evenly spaced frames per train clip (0 = all).
+
+    A frame's label is -1 (unknown) where no annotation covers it; privacy_fit_loss then
+    leaves those entries out of the training loss."""
     x, labels = splits.privacy_train
     if splits.privacy_on_images:
         return x, labels
@@ -489,7 +504,6 @@ def train_privacy(
     base = arch[: -len(FINETUNED)] if arch.endswith(FINETUNED) else arch
     shape = splits.privacy_train[0].shape[1:]
     width, name = ev.privacy_width, f"eval_{base}"
-    loss = keras.losses.BinaryCrossentropy(from_logits=True)
     if base in FRAME_ARCHS:
         frame_model = build_privacy_frame_model(base, NUM_ATTRIBUTES, shape, width, name=name)
         train = _frame_training_set(splits, ev.privacy_train_frames)
@@ -497,6 +511,7 @@ def train_privacy(
         key = _pretrained_key(cfg, seed, base)
 
         def fit(model, data, epochs, desc):
+            loss = privacy_fit_loss(data[1])
             _fit(model, data, loss, ev, seed, epochs, ev.privacy_batch_size, desc, progress)
 
         if base != arch:
@@ -532,7 +547,7 @@ def train_privacy(
         _fit(
             model,
             splits.privacy_train,
-            loss,
+            privacy_fit_loss(splits.privacy_train[1]),
             ev,
             seed,
             ev.privacy_epochs,
@@ -555,6 +570,35 @@ def train_privacy(
     if base != arch:
         result["pretrain_seconds"] = pretrain_s  # part of "seconds"; 0 when cached
     return result
+
+
+class MaskedBinaryCrossentropy(keras.losses.Loss):
+    """keras BinaryCrossentropy(from_logits=True) leaving entries labelled -1 (unknown) out:
+    per example the mean BCE over its known attributes (0 for an example with none), then
+    Keras' mean over the batch. Used only for training sets that hold a -1 (privacy_fit_loss);
+    on data without -1 its value equals Keras' BCE up to float rounding, but it is not used
+    there."""
+
+    def __init__(
+        self, name: str = "masked_binary_crossentropy", reduction="sum_over_batch_size", dtype=None
+    ):
+        super().__init__(name=name, reduction=reduction, dtype=dtype)
+
+    def call(self, y_true, y_pred):
+        return losses.privacy_loss(y_true, y_pred)
+
+
+def privacy_fit_loss(labels) -> keras.losses.Loss:
+    """The privacy attackers' training loss for a training set's labels [N, 5].
+
+    Decided once per training set: with no label -1, Keras' own
+    BinaryCrossentropy(from_logits=True), exactly what ran before unknown labels existed (so
+    figures on fully annotated data, e.g. the built-in benchmark, are unchanged bit for bit);
+    with any -1, MaskedBinaryCrossentropy.
+    """
+    if np.any(np.asarray(labels) < 0):
+        return MaskedBinaryCrossentropy()
+    return keras.losses.BinaryCrossentropy(from_logits=True)
 
 
 def _sigmoid(logits) -> np.ndarray:

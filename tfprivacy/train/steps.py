@@ -20,8 +20,17 @@ from tfprivacy.train.game import Players
 
 
 def _multilabel_accuracy(labels, logits):
+    """Share of attributes predicted right per example [B]; unknown (-1) labels are left out
+    (0 for an example with none known), and without any the plain mean runs, as losses do."""
     pred = tf.cast(logits > 0.0, labels.dtype)
-    return tf.reduce_mean(tf.cast(tf.equal(pred, labels), tf.float32), axis=-1)
+    correct = tf.cast(tf.equal(pred, labels), tf.float32)
+
+    def known_mean():
+        known = tf.cast(labels >= 0, tf.float32)
+        count = tf.reduce_sum(known, axis=-1)
+        return tf.reduce_sum(correct * known, axis=-1) / tf.maximum(count, 1.0)
+
+    return tf.cond(tf.reduce_any(labels < 0), known_mean, lambda: tf.reduce_mean(correct, axis=-1))
 
 
 class Steps:

@@ -42,7 +42,9 @@ def split_validation(records: list, fraction: float = 0.1, minimum: int = 1):
 
 
 def _privacy_part(clips, frame_labels, idx):
-    """The privacy models' view of a clip: the chosen frames and the labels of those frames."""
+    """The privacy models' view of a clip: the chosen frames and the labels of those frames
+    (per attribute over the chosen frames annotation covers; -1 when it covers none of them,
+    which the privacy losses and metrics ignore: see pipeline.clip_privacy_labels)."""
     return tf.gather(clips, idx, axis=1), pipeline.clip_privacy_labels(
         tf.gather(frame_labels, idx, axis=1)
     )
