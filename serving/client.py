@@ -8,13 +8,23 @@ and against serving.server. A chunk is made smaller when its frames would exceed
 --max_request_pixels (serving.server's per-request cap, same default), so large frames are
 not refused. --ssl_root_cert PATH connects over TLS, trusting the CA (or self-signed
 certificate) in that PEM file; without it the channel is plaintext.
+
+A request the server could not take (UNAVAILABLE: down, restarting, the connection lost
+mid-request; DEADLINE_EXCEEDED while still connecting) is sent again up to --retries times,
+after --retry_seconds and twice as long before each next resend (at most 8 s). Predict is a
+pure function of its input, so resending a request cut off mid-way is safe. A deadline that
+passes on a connected server is not retried: the request itself is slow, and a resend would
+only double the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import logging
 import sys
 import time
+from collections.abc import Callable
 
 import grpc
 import numpy as np
@@ -24,7 +34,106 @@ from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 from serving import signatures as S
 from tfprivacy.data import video_io
 
+log = logging.getLogger("serving.client")
+
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+# gRPC's own reconnect backoff grows to 120 s, and while it waits the channel fails every call
+# at once: a server back after a restart would not be seen before the retries ran out.
+# Redialling at most every 4 s costs nothing.
+MAX_RECONNECT_BACKOFF_MS = 4000
+# Failures after which the same request is sent again: the server did not run it to the end.
+RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
+
+
+@dataclasses.dataclass(frozen=True)
+class RetryPolicy:
+    """How a request the server could not take is sent again (see the module doc).
+
+    retries: resends after the first attempt; 0 sends each request once.
+    base_seconds: the wait before the first resend, doubling per resend up to max_seconds.
+    """
+
+    retries: int = 5
+    base_seconds: float = 0.5
+    max_seconds: float = 8.0
+
+    def __post_init__(self):
+        if self.retries < 0:
+            raise ValueError(f"retries (--retries) must be >= 0, got {self.retries}")
+        if self.base_seconds < 0 or self.max_seconds < 0:
+            raise ValueError(
+                "base_seconds (--retry_seconds) and max_seconds must be >= 0, got "
+                f"{self.base_seconds} and {self.max_seconds}"
+            )
+
+    def delay(self, retry: int) -> float:
+        """Seconds to wait before the `retry`-th resend (1-based)."""
+        return min(self.base_seconds * 2.0 ** (retry - 1), self.max_seconds)
+
+
+class ConnectionWatch:
+    """A channel's latest connectivity state, as gRPC reports it from its own thread.
+
+    It tells a deadline that passed while connecting (a server not accepting yet, a host that
+    drops packets) from one that passed while a connected server worked on the request.
+    """
+
+    def __init__(self, channel: grpc.Channel):
+        self._channel = channel
+        self.state: grpc.ChannelConnectivity | None = None
+        channel.subscribe(self._update, try_to_connect=False)
+
+    def _update(self, state: grpc.ChannelConnectivity) -> None:
+        self.state = state
+
+    @property
+    def connected(self) -> bool:
+        return self.state is grpc.ChannelConnectivity.READY
+
+    def close(self) -> None:
+        self._channel.unsubscribe(self._update)
+
+
+OnRetry = Callable[[int, grpc.RpcError, float], None]
+
+
+def call_with_retries(
+    call: Callable[[], object],
+    retry: RetryPolicy | None,
+    connection: ConnectionWatch | None = None,
+    on_retry: OnRetry | None = None,
+):
+    """call()'s result, calling again after a retryable failure as `retry` allows.
+
+    UNAVAILABLE is retryable; DEADLINE_EXCEEDED only when `connection` shows the channel not
+    connected as it came. on_retry(retry, error, delay) is called before each wait. Once the
+    retries are spent the last error is raised; any other error at once.
+    """
+    retries = 0
+    while True:
+        try:
+            return call()
+        except grpc.RpcError as e:
+            code = e.code()
+            connecting = connection is not None and not connection.connected
+            retryable = code in RETRYABLE or (
+                code is grpc.StatusCode.DEADLINE_EXCEEDED and connecting
+            )
+            if retry is None or not retryable or retries >= retry.retries:
+                raise
+            retries += 1
+            delay = retry.delay(retries)
+            log.warning(
+                "%s: %s; sending again in %.1f s (retry %d of %d)",
+                code.name,
+                e.details(),
+                delay,
+                retries,
+                retry.retries,
+            )
+            if on_retry is not None:
+                on_retry(retries, e, delay)
+            time.sleep(delay)
 
 
 def make_stub(
@@ -39,6 +148,7 @@ def make_stub(
     options = [
         ("grpc.max_receive_message_length", max_message_bytes),
         ("grpc.max_send_message_length", max_message_bytes),
+        ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
     ]
     if ssl_root_cert:
         try:
@@ -76,11 +186,16 @@ def degrade_frames(
     signature_name: str = S.SIGNATURE_KEY,
     timeout: float = 60.0,
     max_request_pixels: int = S.MAX_REQUEST_PIXELS,
+    retry: RetryPolicy | None = None,
+    channel: grpc.Channel | None = None,
+    on_retry: OnRetry | None = None,
 ) -> np.ndarray:
     """uint8 [N, H, W, 3] -> uint8 degraded frames, `batch` frames per request.
 
     Fewer when `batch` frames would exceed max_request_pixels (frames x height x width; 0: no
     cap): the server refuses such a request, so it is never sent. One frame always goes.
+    retry: resend what the server could not take (None: never); with `channel` (the stub's), a
+    deadline passed while connecting is retried too. on_retry: see call_with_retries.
     """
     if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[-1] != 3:
         raise ValueError(f"frames: expected uint8 [N, H, W, 3], got {frames.dtype} {frames.shape}")
@@ -92,10 +207,20 @@ def degrade_frames(
     if max_request_pixels and frame_pixels:
         batch = max(1, min(batch, max_request_pixels // frame_pixels))
     out = []
-    for start in range(0, len(frames), batch):
-        request = predict_request(frames[start : start + batch], model_name, signature_name)
-        response = stub.Predict(request, timeout=timeout)
-        out.append(tf.make_ndarray(response.outputs[S.OUTPUT_KEY]))
+    connection = ConnectionWatch(channel) if channel is not None and retry is not None else None
+    try:
+        for start in range(0, len(frames), batch):
+            request = predict_request(frames[start : start + batch], model_name, signature_name)
+            response = call_with_retries(
+                lambda request=request: stub.Predict(request, timeout=timeout),
+                retry,
+                connection,
+                on_retry,
+            )
+            out.append(tf.make_ndarray(response.outputs[S.OUTPUT_KEY]))
+    finally:
+        if connection is not None:
+            connection.close()
     if not out:
         return np.zeros_like(frames)
     return np.concatenate(out, axis=0)
@@ -123,14 +248,29 @@ def degrade_video(
     max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
     ssl_root_cert: str = "",
     max_request_pixels: int = S.MAX_REQUEST_PIXELS,
+    retry: RetryPolicy | None = None,
 ) -> dict:
-    """Reads video_in, degrades every frame on the server, writes video_out; returns figures."""
+    """Reads video_in, degrades every frame on the server, writes video_out; returns figures.
+
+    retry: None takes RetryPolicy()'s defaults; RetryPolicy(retries=0) sends each request once.
+    """
     frames = video_io.read_video(video_in)
+    retry = RetryPolicy() if retry is None else retry
     channel, stub = make_stub(server, max_message_bytes, ssl_root_cert)
+    retried = []
     try:
         start = time.perf_counter()
         degraded = degrade_frames(
-            stub, frames, batch, model_name, signature_name, timeout, max_request_pixels
+            stub,
+            frames,
+            batch,
+            model_name,
+            signature_name,
+            timeout,
+            max_request_pixels,
+            retry=retry,
+            channel=channel,
+            on_retry=lambda n, error, delay: retried.append(error.code().name),
         )
         seconds = time.perf_counter() - start
     finally:
@@ -140,6 +280,7 @@ def degrade_video(
         "frames": len(frames),
         "seconds": seconds,
         "frames_per_second": len(frames) / seconds if seconds > 0 else float("inf"),
+        "retries": len(retried),
     }
 
 
@@ -165,8 +306,22 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help="PEM file of the CA (or self-signed certificate) to trust: connect over TLS",
     )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=RetryPolicy.retries,
+        help="resends of a request the server could not take (UNAVAILABLE, or a deadline "
+        "passed while connecting); 0: send once",
+    )
+    parser.add_argument(
+        "--retry_seconds",
+        type=float,
+        default=RetryPolicy.base_seconds,
+        help="wait before the first resend, doubling per resend (at most 8 s)",
+    )
     args = parser.parse_args(argv)
     try:
+        retry = RetryPolicy(retries=args.retries, base_seconds=args.retry_seconds)
         stats = degrade_video(
             args.server,
             args.video,
@@ -178,16 +333,19 @@ def main(argv: list[str] | None = None) -> int:
             max_message_bytes=int(args.max_message_mb * 1024 * 1024),
             ssl_root_cert=args.ssl_root_cert,
             max_request_pixels=args.max_request_pixels,
+            retry=retry,
         )
     except grpc.RpcError as e:
-        print(f"server error {e.code().name}: {e.details()}", file=sys.stderr)
+        spent = f" (still so after {args.retries} retries)" if e.code() in RETRYABLE else ""
+        print(f"server error {e.code().name}: {e.details()}{spent}", file=sys.stderr)
         return 1
     except (video_io.VideoReadError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    retried = f", {stats['retries']} retries" if stats["retries"] else ""
     print(
         f"{stats['frames']} frames in {stats['seconds']:.2f} s "
-        f"({stats['frames_per_second']:.1f} frames/s) -> {args.out}"
+        f"({stats['frames_per_second']:.1f} frames/s{retried}) -> {args.out}"
     )
     return 0
 

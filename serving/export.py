@@ -16,9 +16,11 @@ anything else is rejected with INVALID_ARGUMENT rather than silently cropped or 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import shutil
+import sys
 
 import tensorflow as tf
 
@@ -29,7 +31,8 @@ _VERSION_RE = re.compile(r"^[0-9]+$")
 
 
 class ExportError(RuntimeError):
-    """A layout problem (version exists, bad base path); the message names the path."""
+    """A layout problem (version exists, bad base path) or a failed write (disk full); the
+    message names the path."""
 
 
 def list_versions(model_dir: str) -> list[int]:
@@ -116,7 +119,9 @@ def export_degrader(
     """Writes MODEL_BASE/<model_name>/<version>/ atomically; returns that directory.
 
     The SavedModel is written to a dot-folder first and renamed into place, so a crash never
-    leaves a half-written version that a server polling the folder would try to load.
+    leaves a half-written version that a server polling the folder would try to load. A write
+    that fails (disk full, quota, I/O error) removes the dot-folder too and raises ExportError
+    saying so: the version number stays free and servers keep the versions they have.
     """
     model_dir = os.path.join(model_base, model_name)
     os.makedirs(model_dir, exist_ok=True)
@@ -136,10 +141,29 @@ def export_degrader(
     try:
         tf.saved_model.save(module, tmp, signatures={S.SIGNATURE_KEY: module.serve})
         os.rename(tmp, final)
+    except (OSError, tf.errors.OpError) as e:
+        # TF's own file writes report a full disk as an OpError, Python's as an OSError.
+        shutil.rmtree(tmp, ignore_errors=True)
+        left = "could not be removed either" if os.path.exists(tmp) else "was removed"
+        raise ExportError(
+            f"{final}: exporting version {version} failed: {_write_error(e)}; nothing was "
+            f"published (the partial copy {tmp} {left}), so a server polling {model_dir} "
+            "keeps the versions it has"
+        ) from e
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def _write_error(error: Exception) -> str:
+    """An OSError or TF error in one line: what failed, on which file when known."""
+    if isinstance(error, OSError) and error.strerror:
+        name = f" ({error.filename})" if error.filename else ""
+        return f"{error.strerror}{name}"
+    if isinstance(error, tf.errors.OpError):
+        return (error.message.strip().splitlines() or [type(error).__name__])[0]
+    return f"{type(error).__name__}: {error}"
 
 
 def models_config_text(model_base: str, model_names: list[str], base_prefix: str = "") -> str:
@@ -170,9 +194,14 @@ def write_models_config(model_base: str, base_prefix: str = "") -> str:
     )
     path = os.path.join(model_base, S.MODELS_CONFIG)
     tmp = f"{path}.tmp-{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(models_config_text(model_base, names, base_prefix))
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as f:
+            f.write(models_config_text(model_base, names, base_prefix))
+        os.replace(tmp, path)
+    except BaseException:  # a full disk: keep the old models.config, leave no stray file
+        with contextlib.suppress(OSError):
+            os.remove(tmp)
+        raise
     return path
 
 
@@ -204,7 +233,11 @@ def main(argv: list[str] | None = None) -> int:
         help="prefix for base_path in models.config (e.g. /models inside a container)",
     )
     args = parser.parse_args(argv)
-    path = export_run(args.run, args.out, args.version, args.model_name, args.config_base_path)
+    try:
+        path = export_run(args.run, args.out, args.version, args.model_name, args.config_base_path)
+    except ExportError as e:  # the message names the folder and what failed: no trace-back
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"exported {path}")
     print(f"config   {os.path.join(args.out, S.MODELS_CONFIG)}")
     return 0

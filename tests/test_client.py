@@ -7,6 +7,7 @@ import io
 import os
 from unittest import mock
 
+import grpc
 import numpy as np
 import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2
@@ -116,6 +117,99 @@ class RequestSizeTest(tf.test.TestCase):
         self.assertEqual(stub.batches, [16, 4])  # 16 x 1024 x 1024 = S.MAX_REQUEST_PIXELS
         with self.assertRaisesRegex(ValueError, "max_request_pixels: must be >= 0"):
             C.degrade_frames(stub, np.zeros((1, 4, 4, 3), np.uint8), max_request_pixels=-1)
+
+
+class _RpcError(grpc.RpcError):
+    def __init__(self, code: grpc.StatusCode):
+        super().__init__()
+        self._code = code
+
+    def code(self):
+        return self._code
+
+    def details(self):
+        return f"injected {self._code.name}"
+
+
+class _FlakyStub(_EchoStub):
+    """Fails with the given codes, one per call, then echoes."""
+
+    def __init__(self, *codes: grpc.StatusCode):
+        super().__init__()
+        self.codes = list(codes)
+        self.calls = 0
+
+    def Predict(self, request, timeout=None):
+        self.calls += 1
+        if self.codes:
+            raise _RpcError(self.codes.pop(0))
+        return super().Predict(request, timeout)
+
+
+class _Connection:
+    def __init__(self, connected: bool):
+        self.connected = connected
+
+
+class RetryTest(tf.test.TestCase):
+    FRAMES = np.arange(2 * 4 * 4 * 3, dtype=np.uint8).reshape(2, 4, 4, 3)
+    NO_WAIT = C.RetryPolicy(retries=3, base_seconds=0.0)
+
+    def test_unavailable_is_resent_until_it_succeeds(self):
+        stub = _FlakyStub(grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.UNAVAILABLE)
+        seen = []
+        out = C.degrade_frames(
+            stub,
+            self.FRAMES,
+            retry=self.NO_WAIT,
+            on_retry=lambda n, error, delay: seen.append((n, error.code(), delay)),
+        )
+        self.assertAllEqual(out, self.FRAMES)
+        self.assertEqual(stub.calls, 3)
+        unavailable = grpc.StatusCode.UNAVAILABLE
+        self.assertEqual([(n, code) for n, code, _ in seen], [(1, unavailable), (2, unavailable)])
+
+    def test_retries_are_bounded_and_the_last_error_raised(self):
+        stub = _FlakyStub(*[grpc.StatusCode.UNAVAILABLE] * 5)
+        with self.assertRaises(grpc.RpcError) as caught:
+            C.degrade_frames(stub, self.FRAMES, retry=self.NO_WAIT)
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.UNAVAILABLE)
+        self.assertEqual(stub.calls, 4)  # the first attempt and 3 retries
+        stub = _FlakyStub(grpc.StatusCode.UNAVAILABLE)
+        with self.assertRaises(grpc.RpcError):  # no policy: sent once
+            C.degrade_frames(stub, self.FRAMES)
+        self.assertEqual(stub.calls, 1)
+
+    def test_only_failures_before_the_request_ran_are_retried(self):
+        for code in (grpc.StatusCode.NOT_FOUND, grpc.StatusCode.INVALID_ARGUMENT):
+            stub = _FlakyStub(code)
+            with self.assertRaises(grpc.RpcError):
+                C.degrade_frames(stub, self.FRAMES, retry=self.NO_WAIT)
+            self.assertEqual(stub.calls, 1, code)
+        # A deadline passed while connecting is retried; on a connected server it is not.
+        deadline = grpc.StatusCode.DEADLINE_EXCEEDED
+        request = C.predict_request(self.FRAMES)
+        stub = _FlakyStub(deadline)
+        C.call_with_retries(lambda: stub.Predict(request), self.NO_WAIT, _Connection(False))
+        self.assertEqual(stub.calls, 2)
+        slow = _FlakyStub(deadline)
+        with self.assertRaises(grpc.RpcError) as caught:
+            C.call_with_retries(lambda: slow.Predict(request), self.NO_WAIT, _Connection(True))
+        self.assertEqual(caught.exception.code(), deadline)
+        self.assertEqual(slow.calls, 1)
+
+    def test_backoff_doubles_up_to_its_cap(self):
+        policy = C.RetryPolicy()
+        self.assertEqual(
+            [policy.delay(n) for n in range(1, 8)], [0.5, 1.0, 2.0, 4.0, 8.0, 8.0, 8.0]
+        )
+        with self.assertRaisesRegex(ValueError, r"retries \(--retries\) must be >= 0"):
+            C.RetryPolicy(retries=-1)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = C.main(["--server", "x:1", "--video", "v", "--out", "o", "--retry_seconds", "-1"])
+        self.assertEqual(rc, 2)
+        self.assertIn("--retry_seconds", err.getvalue())
 
 
 if __name__ == "__main__":

@@ -3,13 +3,16 @@
 Freezes the run's f_d, trains fresh target and privacy models on its output and on hand-made
 baselines, and writes report.json, report.md, tradeoff.png and frames.png into the run dir.
 Without a trained f_d in --run, give --config (and --set) for a baselines-only report.
+
+SIGTERM stops it with one line on stderr and status 143; baseline seeds already finished are
+in the eval cache, so the same command resumes from them.
 """
 
 from absl import app, flags
 
 from tfprivacy import config as C
 from tfprivacy import runtime
-from tfprivacy.eval import evaluate_lib, protocol
+from tfprivacy.eval import cache, evaluate_lib, protocol
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(
@@ -41,6 +44,14 @@ def main(argv):
     except C.ConfigError as err:  # a bad value or name: no traceback, no work
         raise app.UsageError(str(err)) from None
     protocol.enable_determinism()  # the same seed gives the same figures whatever the load
+    if FLAGS.cache:
+        kept = (
+            f"baseline seeds finished so far are cached in {cache.default_cache_dir(cfg)}: "
+            "the same command resumes from them"
+        )
+    else:
+        kept = "nothing was cached (--nocache)"
+    evaluate_lib.exit_on_sigterm(f"trainers.evaluate: stopped by SIGTERM; {kept}")
     evaluate_lib.run_evaluation(
         FLAGS.run,
         baselines=FLAGS.baselines,

@@ -8,6 +8,8 @@ from a cache keyed by the data config, the eval config, the seed and the baselin
 from __future__ import annotations
 
 import os
+import signal
+import sys
 import time
 from collections.abc import Sequence
 
@@ -111,6 +113,27 @@ def evaluation_problems(results: dict, chance: dict) -> dict[str, list[str]]:
         if problems := metrics.health_problems(None, None, r.get("fidelity")):
             out[name] = problems
     return out
+
+
+def exit_on_sigterm(message: str) -> None:
+    """Makes SIGTERM a clean exit: `message` as one line on stderr, then status 143 (128 + 15).
+
+    Python's default is to die at once without a word, which leaves whoever stopped the
+    evaluation (a scheduler, `timeout`, `kill`) guessing what survived. Raised as SystemExit
+    in the main thread, so with-blocks and finally-blocks unwind as usual (a cached seed is
+    written atomically: whole or not at all); a second SIGTERM kills at once.
+    For entry points (signal handlers can only be set from the main thread).
+    """
+
+    def handler(signum, frame):
+        del frame
+        signal.signal(signum, signal.SIG_DFL)
+        sys.stdout.flush()  # what was printed before it comes first
+        sys.stderr.write(message + "\n")
+        sys.stderr.flush()
+        raise SystemExit(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def resolve_config(run_dir: str, name: str | None, overrides: Sequence[str]) -> C.ExperimentConfig:

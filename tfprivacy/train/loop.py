@@ -6,7 +6,8 @@ privacy models and optional restarting every R steps; finally "attack": fresh pr
 trained on the frozen f_d, the training-time privacy figure f_d cannot have fooled in advance.
 
 A run killed at any point and started again with the same command restores the latest
-checkpoint (all players, optimizers, phase, step, batches consumed) and continues.
+checkpoint (all players, optimizers, phase, step, batches consumed) and continues; when the
+latest does not read back whole (cut short by a full disk), the one before it, with a warning.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ class NonFiniteLossError(FloatingPointError):
     """A loss became NaN/inf; the message names the phase, step and model."""
 
 
+class CheckpointRestoreError(RuntimeError):
+    """No checkpoint of a run dir restores; the message names each one and why it failed."""
+
+
 class Trainer:
     def __init__(self, cfg: C.ExperimentConfig, strategy: tf.distribute.Strategy | None = None):
         self.cfg = cfg
@@ -60,13 +65,8 @@ class Trainer:
             os.path.join(self.out_dir, artifacts.CHECKPOINT_DIR),
             max_to_keep=cfg.trainer.max_to_keep,
         )
-        self.resumed_from = None
-        if self.manager.latest_checkpoint:
-            self.players.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
-            self.resumed_from = self.manager.latest_checkpoint
-        elif self.chief:
+        self.resumed_from = self._restore()
+        if self.resumed_from is None and self.chief:
             C.save(cfg, os.path.join(self.run_dir, artifacts.CONFIG_FILE))
         self.streams = Streams(cfg, self.sources, self.strategy)
         self.steps = Steps(
@@ -99,6 +99,42 @@ class Trainer:
                 f"({'; '.join(diffs[:5])}); rerun with the same flags to resume, or give a new "
                 "--run_dir"
             )
+
+    def _restore(self) -> str | None:
+        """Restores the newest checkpoint that reads back whole; its path, None when none exist.
+
+        A checkpoint cut short (a full disk, a copy or sync interrupted) fails to restore. The
+        one before it is then tried, with a warning naming the bad one: repeating up to
+        checkpoint_every steps beats a run that cannot resume. Whatever the failed restore
+        assigned is overwritten by the next (same config, so the same variables), and the
+        resumed run's next save, numbered from the restored save counter, replaces the bad
+        files.
+        """
+        paths = self.manager.checkpoints
+        failures = []
+        for path in reversed(paths):
+            # The checkpoint reader reports a short read as IndexError, other damage as TF
+            # errors or ValueError / RuntimeError (C++ exceptions seen through pybind).
+            try:
+                self.players.checkpoint.restore(path).assert_existing_objects_matched()
+            except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as e:
+                reason = _one_line(e)
+                failures.append(f"{path}: {reason}")
+                log.warning(
+                    "checkpoint %s cannot be restored (%s); trying the one before it",
+                    path,
+                    reason,
+                )
+                continue
+            if failures:
+                log.warning("resuming from %s instead of %s", path, paths[-1])
+            return path
+        if failures:
+            raise CheckpointRestoreError(
+                f"{self.manager.directory}: none of the {len(failures)} checkpoints could be "
+                f"restored ({'; '.join(failures)}); move the folder aside to start afresh"
+            )
+        return None
 
     def _privacy_is_video(self) -> bool:
         return self.sources.joint or self.sources.privacy_images is None
@@ -310,6 +346,12 @@ def _flatten(tree: dict, prefix: str = "") -> dict:
         else:
             out[f"{prefix}{key}"] = list(value) if isinstance(value, tuple) else value
     return out
+
+
+def _one_line(error: Exception) -> str:
+    """A TF error's first line (its message goes on with the op's trace-back)."""
+    text = error.message if isinstance(error, tf.errors.OpError) else str(error)
+    return f"{type(error).__name__}: {(text.strip().splitlines() or [''])[0]}"
 
 
 def _model_of(loss_name: str) -> str:
