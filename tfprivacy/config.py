@@ -154,25 +154,18 @@ class TrainerConfig:
 class EvalConfig:
     """Two-fold evaluation: fresh models trained on f_d's output, and hand-made baselines.
 
-    The defaults are the "strong ruler" (protocol v4, README's evaluation section): attackers
-    trained on every frame of every training video, one of them started from a model trained
-    on raw frames, a target that reaches the properties probe's clip accuracy on raw clips,
-    and bootstrap intervals over test videos and seeds.
+    The defaults are the "strong ruler" (protocol v5); README's evaluation section gives the
+    measurement behind each choice: attackers trained on every frame of every training video
+    and started from a model trained on raw frames, a target that reaches the properties
+    probe's clip accuracy on raw clips, and bootstrap intervals over test videos and seeds.
     """
 
     target: str = _f("diff3d", choices=TARGET_ARCHS)
-    # Frame attackers trained from scratch on the degraded frames. Empty by default: the
-    # fine-tuned attacker below set the worst case on every degrader measured (protocol v5
-    # ruler and main job: raw 91.4 vs 89.9, down8 60.4 vs 56.9, grey 82.4 vs 82.7, learned,
-    # down4 and grey_down4 likewise) at half the cost, and a from-scratch attacker beside it
-    # took the main job past 25 minutes. "plain" adds it back; "residual", "depthwise" (and
-    # "video", a 3D CNN on whole clips) exist too: on raw clips (one seed, width 8, 5 epochs)
-    # plain reached cMAP 91.8, residual 74.1 and depthwise 55.4 (their stride-2 convolutions
-    # lose the 1-2 px marks).
+    # Frame attackers trained from scratch on the degraded frames (none by default: the
+    # fine-tuned attacker below set the worst case wherever both ran, at half the cost).
     privacy_panel: tuple[str, ...] = _f((), choices=PRIVACY_ARCHS)
     # Attackers that run as "<arch>_ft": trained on raw frames first (once per seed, cached),
-    # then fine-tuned on the degraded ones. The realistic adversary: raw public data exists,
-    # and a raw-trained start finds cues a short training from scratch misses.
+    # then fine-tuned on the degraded ones. The realistic adversary: raw public data exists.
     finetune_panel: tuple[str, ...] = _f(("plain",), choices=FRAME_ARCHS)
     # Fresh models' own sizes: independent of ModelConfig so baseline results (cached) depend
     # only on the data and eval configs.
@@ -182,18 +175,14 @@ class EvalConfig:
     privacy_epochs: int = _f(4, lo=1)
     # finetune_panel: epochs on raw frames (cached per seed). With "plain" in privacy_panel
     # and pretrain_epochs == privacy_epochs, raw's from-scratch attacker is this pretraining
-    # and runs once; 4 epochs made the raw interval too wide (relationship AP 87.7 [81.2,
-    # 92.3] over 3 seeds, cMAP +-1.65), 8 keep it within +-1.5.
+    # and is trained once; fewer epochs widened the raw interval.
     pretrain_epochs: int = _f(8, lo=1)
     finetune_epochs: int = _f(2, lo=0)  # finetune_panel: epochs on the degraded frames
     batch_size: int = _f(16, lo=1)  # target clips per batch
-    # Attacker frames per batch. 64 was barely faster per epoch inside the evaluation (8.5 vs
-    # 10 s) and weaker: raw worst-case cMAP 89.5 vs 93.1 (3 seeds each).
-    privacy_batch_size: int = _f(32, lo=1)
+    privacy_batch_size: int = _f(32, lo=1)  # attacker frames per batch (64: weaker)
     learning_rate: float = _f(2e-3, lo=0.0, lo_open=True)
     # "cosine" (default): decays to 0 over the epochs, so the last epoch's weights are not a
-    # random point of a noisy trajectory (measured: constant-rate diff3d top-1 moved
-    # 0.77-0.83 between consecutive epochs). "constant": Adam at learning_rate throughout.
+    # random point of a noisy trajectory. "constant": Adam at learning_rate throughout.
     lr_schedule: str = _f("cosine", choices=LR_SCHEDULES)
     # Training clips per training video, at evenly spread temporal starts (deterministic):
     # with 16-frame videos and 8-frame clips at stride 2, two clips hold every frame.

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shutil
+import sys
 
 import numpy as np
 
@@ -739,7 +740,8 @@ def _progress(iterable, total: int, enabled: bool, desc: str):
         return iterable
     from tqdm import tqdm
 
-    return tqdm(iterable, total=total, desc=desc, unit="video")
+    # mininterval: a log that is not a terminal gets a line every few seconds, not per video.
+    return tqdm(iterable, total=total, desc=desc, unit="video", mininterval=2.0, leave=False)
 
 
 def _write_json(path: str, obj) -> None:
@@ -906,7 +908,15 @@ def _ensure_locked(cfg: C.SyntheticConfig, root: str, cross: bool) -> str:
         if os.path.isdir(path):
             shutil.rmtree(path)
     os.makedirs(root, exist_ok=True)
-    (generate_cross if cross else generate)(cfg, root, progress=False)
+    videos = cfg.num_videos + cfg.extra_test_videos
+    print(
+        f"generating the built-in benchmark{' (cross-dataset)' if cross else ''}: {videos} "
+        f"videos of {cfg.frames_per_video} frames at {cfg.frame_size} px into {root} "
+        "(first use only)",
+        file=sys.stderr,
+        flush=True,
+    )
+    (generate_cross if cross else generate)(cfg, root, progress=True)
     return root
 
 
@@ -930,7 +940,6 @@ def _parse(argv: list[str]):
 
 
 def main(argv: list[str] | None = None) -> None:
-    import sys
     import time
 
     fv = _parse(argv if argv is not None else sys.argv)
