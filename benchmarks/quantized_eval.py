@@ -318,14 +318,20 @@ def _uint8_signature_fn(serve):
 
 def main(argv):
     del argv
-    from trainers.adversarial_lib import quiet_logs
+    from tfprivacy import runtime
 
-    quiet_logs()
+    runtime.import_tensorflow()
+    runtime.quiet_logs()
     from serving import tflite
     from tfprivacy import artifacts
     from tfprivacy.data.sources import build_sources
     from tfprivacy.eval import protocol
     from tfprivacy.frames import to_unit_float_np
+
+    protocol.enable_determinism()  # the same seed gives the same figures whatever the load
+    import keras
+
+    keras.utils.set_random_seed(0)  # a global seed: QAT's twin initialises seeded under it
 
     out = FLAGS.out or os.path.join(FLAGS.run, "quantized_eval.json")
     plot_path = os.path.splitext(out)[0] + ".png"

@@ -59,3 +59,13 @@ def import_tensorflow():
             if kept:
                 sys.stderr.write("\n".join(kept) + "\n")
     return tf
+
+
+def quiet_logs() -> None:
+    """Progress bars and summaries are the output; TF's and absl's INFO chatter is not."""
+    import logging
+
+    from absl import logging as absl_logging
+
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import time
 
 from configs import get_config
 from tfprivacy import config as C
+from tfprivacy import runtime
 
 # Shortcut flags -> the config field each sets.
 SHORTCUTS = {
@@ -39,14 +39,6 @@ def resolve_config(
     return C.check(cfg)
 
 
-def quiet_logs() -> None:
-    """Progress bars and the summary are the output; TF's and absl's INFO chatter is not."""
-    from absl import logging as absl_logging
-
-    absl_logging.set_verbosity(absl_logging.WARNING)
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-
-
 def run(cfg: C.ExperimentConfig, evaluate: bool = True, deterministic_eval: bool = False) -> dict:
     """Trains (resuming if the run dir has a checkpoint), prints the summary, then evaluates.
 
@@ -64,7 +56,7 @@ def run(cfg: C.ExperimentConfig, evaluate: bool = True, deterministic_eval: bool
     from tfprivacy.train.loop import Trainer
     from tfprivacy.train.summary import format_summary
 
-    quiet_logs()
+    runtime.quiet_logs()
     start = time.time()
     trainer = Trainer(cfg, strategy)
     summary = trainer.train()
