@@ -25,6 +25,7 @@ import sys
 import tensorflow as tf
 
 from serving import signatures as S
+from tfprivacy import config as C
 from tfprivacy.frames import to_uint8, to_unit_float
 
 _VERSION_RE = re.compile(r"^[0-9]+$")
@@ -123,6 +124,8 @@ def export_degrader(
     that fails (disk full, quota, I/O error) removes the dot-folder too and raises ExportError
     saying so: the version number stays free and servers keep the versions they have.
     """
+    if problem := C.model_name_problem(model_name):
+        raise ExportError(f"--model_name {model_name!r}: {problem}; it would leave {model_base}")
     model_dir = os.path.join(model_base, model_name)
     os.makedirs(model_dir, exist_ok=True)
     if version is None:

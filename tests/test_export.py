@@ -50,6 +50,15 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(E.export_degrader(model, base, version=7), os.path.join(model_dir, "7"))
         self.assertEqual(E.list_versions(model_dir), [1, 2, 7])
 
+    @parameterized.parameters("../escaped", "a/b", ".hidden", "")
+    def test_model_name_cannot_leave_the_export_root(self, name):
+        base = os.path.join(self.get_temp_dir(), f"root{abs(hash(name))}")
+        os.makedirs(base)
+        with self.assertRaisesRegex(E.ExportError, "a plain name"):
+            E.export_degrader(None, base, name)
+        self.assertEqual(os.listdir(base), [])
+        self.assertFalse(os.path.exists(os.path.join(os.path.dirname(base), "escaped")))
+
     def test_signature_seen_by_saved_model_cli(self):
         path = E.export_degrader(tiny_degrader(), self.get_temp_dir())
         cli = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")

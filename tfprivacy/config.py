@@ -267,12 +267,17 @@ def check(cfg: ExperimentConfig) -> ExperimentConfig:
         raise _bad("model.privacy", cfg.model.privacy, "at least one privacy architecture")
     if not ev.privacy_panel and not ev.finetune_panel:
         raise _bad("eval.privacy_panel", ev.privacy_panel, "the panel needs an attacker")
-    name = cfg.export.model_name
-    if not name or name.startswith(".") or any(c in name for c in "/\\\0") or ":" in name:
-        raise _bad(
-            "export.model_name", name, "a plain name (no path separators, ':' or leading '.')"
-        )
+    if problem := model_name_problem(cfg.export.model_name):
+        raise _bad("export.model_name", cfg.export.model_name, problem)
     return cfg
+
+
+def model_name_problem(name: str) -> str | None:
+    """Why `name` cannot be a served model's folder name (None if it can): it must stay
+    inside the export root, so no path separators, no ':' and no leading '.'."""
+    if not name or name.startswith(".") or any(c in name for c in "/\\\0:"):
+        return "a plain name (no path separators, ':' or leading '.')"
+    return None
 
 
 def to_dict(cfg) -> dict:
