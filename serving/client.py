@@ -32,6 +32,7 @@ import tensorflow as tf
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
 from serving import signatures as S
+from serving.backoff import Backoff
 from tfprivacy.data import video_io
 
 log = logging.getLogger("serving.client")
@@ -46,29 +47,12 @@ RETRYABLE = (grpc.StatusCode.UNAVAILABLE,)
 
 
 @dataclasses.dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
     """How a request the server could not take is sent again (see the module doc).
 
     retries: resends after the first attempt; 0 sends each request once.
     base_seconds: the wait before the first resend, doubling per resend up to max_seconds.
     """
-
-    retries: int = 5
-    base_seconds: float = 0.5
-    max_seconds: float = 8.0
-
-    def __post_init__(self):
-        if self.retries < 0:
-            raise ValueError(f"retries (--retries) must be >= 0, got {self.retries}")
-        if self.base_seconds < 0 or self.max_seconds < 0:
-            raise ValueError(
-                "base_seconds (--retry_seconds) and max_seconds must be >= 0, got "
-                f"{self.base_seconds} and {self.max_seconds}"
-            )
-
-    def delay(self, retry: int) -> float:
-        """Seconds to wait before the `retry`-th resend (1-based)."""
-        return min(self.base_seconds * 2.0 ** (retry - 1), self.max_seconds)
 
 
 class ConnectionWatch:

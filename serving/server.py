@@ -69,6 +69,7 @@ from tensorflow_serving.apis import (
 from tensorflow_serving.config import model_server_config_pb2
 
 from serving import signatures as S
+from serving.backoff import Backoff
 from serving.export import list_versions
 
 log = logging.getLogger("serving.server")
@@ -120,32 +121,18 @@ class RequestLimits:
 
 
 @dataclasses.dataclass(frozen=True)
-class RetryPolicy:
+class RetryPolicy(Backoff):
     """How a version that fails to load is retried (see the module doc).
 
-    max_retries: loads after the first failed one, per unchanged contents; then the version
-      is given up until its files change.
+    retries: loads after the first failed one, per unchanged contents; then the version is
+      given up until its files change.
     base_seconds: the wait before the first retry, doubling per retry up to max_seconds.
     """
 
-    max_retries: int = 5
+    retries: int = 5
     base_seconds: float = 2.0
     max_seconds: float = 60.0
-
-    def __post_init__(self):
-        if self.max_retries < 0:
-            raise ValueError(
-                f"max_retries (--max_load_retries) must be >= 0, got {self.max_retries}"
-            )
-        if self.base_seconds < 0 or self.max_seconds < 0:
-            raise ValueError(
-                "base_seconds (--load_retry_seconds) and max_seconds must be >= 0, got "
-                f"{self.base_seconds} and {self.max_seconds}"
-            )
-
-    def delay(self, failures: int) -> float:
-        """Seconds to wait after the `failures`-th consecutive failed load (1-based)."""
-        return min(self.base_seconds * 2.0 ** (failures - 1), self.max_seconds)
+    FLAGS = ("--max_load_retries", "--load_retry_seconds")
 
 
 @dataclasses.dataclass
@@ -224,7 +211,7 @@ class ServedModel:
             failure.failures = 0
             failure.retry_at = now
             return False
-        return failure.failures <= self.retry.max_retries and now >= failure.retry_at
+        return failure.failures <= self.retry.retries and now >= failure.retry_at
 
     def _record_failure(
         self, version: int, path: str, fingerprint: tuple, error: Exception, now: float
@@ -233,7 +220,7 @@ class ServedModel:
         failure.fingerprint = fingerprint  # as before the load: a change since is retried
         failure.failures += 1
         failure.error = f"{type(error).__name__}: {error}"
-        if failure.failures > self.retry.max_retries:
+        if failure.failures > self.retry.retries:
             log.error(
                 "model %s: cannot load version %d from %s (%d attempts, giving up until its "
                 "files change): %s",
@@ -253,7 +240,7 @@ class ServedModel:
             version,
             path,
             failure.failures,
-            self.retry.max_retries + 1,
+            self.retry.retries + 1,
             delay,
             failure.error,
         )
@@ -739,7 +726,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--max_load_retries",
         type=int,
-        default=RetryPolicy.max_retries,
+        default=RetryPolicy.retries,
         help="retries of a version that fails to load, before waiting for its files to change",
     )
     parser.add_argument(
@@ -753,7 +740,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
-        retry = RetryPolicy(max_retries=args.max_load_retries, base_seconds=args.load_retry_seconds)
+        retry = RetryPolicy(retries=args.max_load_retries, base_seconds=args.load_retry_seconds)
         models = resolve_models(
             args.model_base_path, args.model_name, args.model_config_file, retry
         )

@@ -198,7 +198,7 @@ class ServerFlagsTest(tf.test.TestCase):
         )
         self.assertEqual((captured["ssl_cert"], captured["ssl_key"]), ("c.pem", "k.pem"))
         retry = captured["models"][S.MODEL_NAME].retry
-        self.assertEqual((retry.max_retries, retry.base_seconds), (2, 0.5))
+        self.assertEqual((retry.retries, retry.base_seconds), (2, 0.5))
 
     def test_bad_flags_are_reported_without_a_traceback(self):
         err = io.StringIO()

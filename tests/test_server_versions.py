@@ -53,7 +53,7 @@ class VersionRetryTest(tf.test.TestCase):
 
     def test_a_non_atomic_copy_is_served_once_complete(self):
         # Backoff far beyond the test: only the change of the folder's files can retry it.
-        _, model, stub = self._serve(SV.RetryPolicy(max_retries=5, base_seconds=600))
+        _, model, stub = self._serve(SV.RetryPolicy(retries=5, base_seconds=600))
         target = os.path.join(self.model_dir, "2")
         pb = os.path.join(target, "saved_model.pb")
         # variables/ (and the rest) first, saved_model.pb "seconds" later.
@@ -99,7 +99,7 @@ class VersionRetryTest(tf.test.TestCase):
 
         real_load = SV._load_version
         with mock.patch.object(SV, "_load_version", side_effect=load):
-            _, model, stub = self._serve(SV.RetryPolicy(max_retries=2, base_seconds=POLL))
+            _, model, stub = self._serve(SV.RetryPolicy(retries=2, base_seconds=POLL))
             # Tried at start, then after POLL and 2 * POLL; then given up.
             self.assertTrue(_wait_for(lambda: attempts.count(3) >= 3))
             time.sleep(10 * POLL)
@@ -118,19 +118,19 @@ class VersionRetryTest(tf.test.TestCase):
     def test_an_older_complete_version_serves_while_the_newest_is_broken(self):
         os.makedirs(os.path.join(self.model_dir, "5"))  # empty: a copy not yet started
         shutil.copytree(self.staged, os.path.join(self.model_dir, "4"))
-        _, model, _ = self._serve(SV.RetryPolicy(max_retries=5, base_seconds=600))
+        _, model, _ = self._serve(SV.RetryPolicy(retries=5, base_seconds=600))
         self.assertEqual(model.current.version, 4)
         self.assertEqual(list(model.failures), [5])
 
 
 class RetryPolicyTest(tf.test.TestCase):
     def test_backoff_doubles_up_to_the_cap(self):
-        policy = SV.RetryPolicy(max_retries=5, base_seconds=2.0, max_seconds=10.0)
+        policy = SV.RetryPolicy(retries=5, base_seconds=2.0, max_seconds=10.0)
         self.assertEqual([policy.delay(n) for n in range(1, 6)], [2.0, 4.0, 8.0, 10.0, 10.0])
 
     def test_bad_values_are_named(self):
-        with self.assertRaisesRegex(ValueError, r"max_retries \(--max_load_retries\) must be >= 0"):
-            SV.RetryPolicy(max_retries=-1)
+        with self.assertRaisesRegex(ValueError, r"retries \(--max_load_retries\) must be >= 0"):
+            SV.RetryPolicy(retries=-1)
 
 
 if __name__ == "__main__":

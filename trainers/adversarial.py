@@ -28,27 +28,16 @@ flags.DEFINE_integer("attack_steps", None, "Steps of the fresh f_b trained on th
 flags.DEFINE_string("run_dir", None, "Where checkpoints, summaries and reports go.")
 flags.DEFINE_enum("distribution", None, list(C.DISTRIBUTIONS), "tf.distribute strategy.")
 flags.DEFINE_bool("evaluate", True, "Run the two-fold evaluation after training.")
+# Shortcut (adversarial_lib.SHORTCUTS key) -> its flag, where the paper's letters name it.
+_FLAG_OF = {"num_models": "M", "restart_every": "R"}
 
 
 def main(argv):
     del argv
     runtime.import_tensorflow()  # before any TF import: no CPU-only start-up chatter
     try:
-        cfg = adversarial_lib.resolve_config(
-            FLAGS.config,
-            FLAGS.set,
-            strategy=FLAGS.strategy,
-            num_models=FLAGS.M,
-            restart_every=FLAGS.R,
-            gamma=FLAGS.gamma,
-            steps=FLAGS.steps,
-            identity_steps=FLAGS.identity_steps,
-            pretrain_target_steps=FLAGS.pretrain_target_steps,
-            pretrain_privacy_steps=FLAGS.pretrain_privacy_steps,
-            attack_steps=FLAGS.attack_steps,
-            run_dir=FLAGS.run_dir,
-            distribution=FLAGS.distribution,
-        )
+        shortcuts = {k: FLAGS[_FLAG_OF.get(k, k)].value for k in adversarial_lib.SHORTCUTS}
+        cfg = adversarial_lib.resolve_config(FLAGS.config, FLAGS.set, **shortcuts)
     except C.ConfigError as err:  # a bad value or name: no traceback, no work
         raise app.UsageError(str(err)) from None
     try:
