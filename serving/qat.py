@@ -90,10 +90,15 @@ def quantize(twin):
     """tfmot's default 8-bit QAT wrapper around the twin (weights preserved).
 
     Layers outside tfmot's registry that only move data (the light degrader's DepthToSpace)
-    are annotated with a pass-through config; everything else gets the default scheme.
+    are annotated with a pass-through config, the pyramid degrader's elementwise Multiply and
+    Subtract with tfmot's output-quantizing config (as its registry treats Add); everything
+    else gets the default scheme.
     """
     import tensorflow_model_optimization as tfmot
     import tf_keras
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_configs as configs8,
+    )
 
     from tfprivacy.models.degrader import depth_to_space_layer
 
@@ -105,6 +110,8 @@ def quantize(twin):
         fresh = layer.__class__.from_config(layer.get_config())
         if isinstance(layer, d2s):
             return qk.quantize_annotate_layer(fresh, config_cls())
+        if isinstance(layer, tf_keras.layers.Multiply | tf_keras.layers.Subtract):
+            return qk.quantize_annotate_layer(fresh, configs8.Default8BitOutputQuantizeConfig())
         return fresh
 
     try:
@@ -112,7 +119,12 @@ def quantize(twin):
         # builds fresh layers, so the weights are copied over before applying.
         annotated = tf_keras.models.clone_model(twin, clone_function=annotate)
         annotated.set_weights(twin.get_weights())
-        with qk.quantize_scope({"DepthToSpace": d2s, "PassThroughQuantizeConfig": config_cls}):
+        scope = {
+            "DepthToSpace": d2s,
+            "PassThroughQuantizeConfig": config_cls,
+            "Default8BitOutputQuantizeConfig": configs8.Default8BitOutputQuantizeConfig,
+        }
+        with qk.quantize_scope(scope):
             return qk.quantize_model(annotated)
     except (RuntimeError, ValueError) as err:
         # e.g. GroupNormalization (instance norm) is not in tfmot's default registry.

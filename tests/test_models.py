@@ -36,8 +36,11 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
     def test_shape_range_and_identity_at_init(self, variant, norm):
         degrader = models.build_degrader(_tiny(variant), frame_size=32, norm=norm)
         x = _clips()[:, 0]
-        # The delta conv starts at zero: f_d is exactly the identity before training.
-        self.assertAllClose(degrader(x, training=False), x)
+        if variant == "pyramid":  # gates start at sigmoid(-5): within the identity tolerance
+            distance = float(tf.reduce_mean(tf.abs(degrader(x, training=False) - x)))
+            self.assertLess(distance, 0.01)
+        else:  # the delta conv starts at zero: f_d is exactly the identity before training
+            self.assertAllClose(degrader(x, training=False), x)
         _perturb(degrader, scale=1.0)  # large weights: output must still be clipped to [0, 1]
         y = degrader(x, training=True)
         self.assertEqual(y.shape, x.shape)
@@ -66,6 +69,32 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
         free = models.build_degrader(_tiny("light"), frame_size=None)
         self.assertEqual(tuple(free.output_shape), (None, None, None, 3))
         self.assertEqual(free(tf.zeros([1, 16, 24, 3])).shape, (1, 16, 24, 3))
+
+    def test_pyramid_only_desaturates_and_smooths(self):
+        degrader = models.build_degrader(_tiny("pyramid"), frame_size=32)
+        (logits,) = [layer for layer in degrader.layers if layer.name.startswith("gate_logits")]
+        kernel, bias = logits.get_weights()
+        x = _clips(batch=3, seed=4)[:, 0]
+        logits.set_weights([kernel, np.full_like(bias, -30.0)])  # every gate shut: x itself
+        self.assertAllClose(degrader(x), x, atol=1e-6)
+        logits.set_weights([kernel, np.full_like(bias, 30.0)])  # every gate open
+        y = degrader(x).numpy()
+        luma = np.tensordot(x.numpy(), [0.299, 0.587, 0.114], axes=1)
+        self.assertAllClose(y[..., 0], y[..., 2], atol=1e-6)  # grey
+        blocks = luma.reshape(3, 4, 8, 4, 8).mean(axis=(2, 4))  # the coarsest level's 8x8 means
+        self.assertAllClose(
+            y[:, 12:20, 12:20, 0].mean(axis=(1, 2)), blocks[:, 1:3, 1:3].mean((1, 2)), atol=0.03
+        )
+        self.assertLess(
+            np.abs(np.diff(y, axis=1)).mean(), 0.3 * np.abs(np.diff(luma, axis=1)).mean()
+        )
+        rng = np.random.default_rng(0)  # any gates: each pixel a convex mix of input values
+        for w in degrader.trainable_weights:
+            w.assign(rng.standard_normal(w.shape).astype(np.float32))
+        y = degrader(x).numpy()
+        for frame, out in zip(x.numpy(), y, strict=True):
+            self.assertGreaterEqual(out.min(), frame.min() - 1e-5)
+            self.assertLessEqual(out.max(), frame.max() + 1e-5)
 
     def test_depth_to_space_layer_is_pixel_shuffle(self):
         import tf_keras
@@ -100,6 +129,10 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
             "Add",
             "UpSampling2D",
             "DepthToSpace",  # weightless; serving.qat gives it a pass-through quantize config
+            "AveragePooling2D",  # the pyramid's levels
+            "Activation",  # the pyramid's sigmoid gates
+            "Subtract",  # the pyramid's blends: serving.qat quantizes their outputs
+            "Multiply",
         }
         self.assertIn(models.DEGRADER_NORM, ("none", "batch"))
         self.assertEqual(ModelConfig().degrader_norm, models.DEGRADER_NORM)

@@ -50,6 +50,16 @@ class StrategiesTest(tf.test.TestCase):
             _strategy(name).step(game, 7, {})
             self.assertEqual(game.calls, expected, name)
 
+    def test_privacy_steps_per_adversarial_step(self):
+        cases = {
+            "grl": ["privacy", "privacy", "privacy", "target", "degrader"],
+            "entropy": ["degrader", "target_until_threshold@1", "privacy", "privacy", "privacy"],
+        }
+        for name, expected in cases.items():
+            game = _Recorder()
+            _strategy(name, privacy_steps=3).step(game, 1, {})
+            self.assertEqual(game.calls, expected, name)
+
     def test_kbeam_trains_privacy_until_its_threshold(self):
         game = _Recorder(privacy_acc=0.5)  # below the 0.9 threshold: every inner step runs
         _strategy("kbeam", max_inner_steps=3).step(game, 2, {})

@@ -47,6 +47,24 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
             self.assertEqual(json.load(f)["strategy"], strategy)
         self.assertEqual(trainer.players.phase_name, "done")
 
+    def test_identity_phase_skipped_only_when_f_d_starts_as_the_identity(self):
+        short = [f"trainer.{p}_steps=0" for p in ("pretrain_target", "pretrain_privacy")]
+        short += ["trainer.adversarial_steps=0", "trainer.attack_steps=0"]
+        for tolerance, runs in ((0.01, 0), (0.0, 3)):  # the full f_d starts exactly as identity
+            run_dir = os.path.join(self.get_temp_dir(), f"identity_{tolerance}")
+            trainer = Trainer(tiny(run_dir, *short, f"trainer.identity_tolerance={tolerance}"))
+            calls = []
+            step = trainer.steps.identity
+            trainer.steps.identity = lambda batch, step=step, calls=calls: (
+                calls.append(1) or step(batch)
+            )
+            summary = trainer.train()
+            self.assertLen(calls, runs)
+            self.assertEqual(summary.get("identity_skipped", False), runs == 0)
+            self.assertEqual(summary["identity_start_l1"], 0.0)
+            label = "identity phase skipped" if runs == 0 else "after identity pretraining"
+            self.assertIn(label, format_summary(summary))
+
     def test_cross_dataset_mode(self):
         run_dir = os.path.join(self.get_temp_dir(), "cross")
         cfg = tiny(run_dir, "data.dataset=benchmark_cross", "adversary.strategy=grl")

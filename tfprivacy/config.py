@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 # Names the config accepts, one source for the config checks and the builders that use them.
 DATASETS = ("benchmark", "benchmark_cross", "hmdb51_pahmdb51", "ucf101_vispr")
-DEGRADERS = ("full", "light")
+DEGRADERS = ("full", "light", "pyramid")
 NORMS = ("none", "batch", "instance")  # f_d's normalisation (models/degrader.py says why "none")
 TARGET_ARCHS = ("c3d_small", "c3d_wide", "r2plus1d", "diff3d")
 FRAME_ARCHS = ("plain", "residual", "depthwise")
@@ -109,6 +109,9 @@ class AdversaryConfig:
     )  # M; privacy models are drawn round-robin from ModelConfig.privacy
     restart_every: int = _f(0, lo=0)  # R adversarial steps; 0 disables restarting
     restart_steps: int = _f(20, lo=0)  # privacy steps after each restart
+    # grl/entropy: updates of every privacy model per adversarial step (f_b kept near its best
+    # response to the current f_d, so that f_d is judged by attackers that have caught up).
+    privacy_steps: int = _f(1, lo=1)
     gamma: float = _f(1.0, lo=0.0)
     l1_weight: float = _f(0.0, lo=0.0)  # entropy strategy: keep f_d(X) near X
     # kbeam/entropy: f_T(+f_d) steps while validation action accuracy is below this FRACTION of
@@ -136,6 +139,10 @@ class TrainerConfig:
     distribution: str = _f("default", choices=DISTRIBUTIONS)
     mixed_precision: bool = False
     identity_steps: int = _f(50, lo=0)
+    # The identity phase is skipped when f_d's mean |f_d(x) - x| on the validation clips is
+    # already below this at its start (the residual f_d variants start as the identity; 0:
+    # never skipped).
+    identity_tolerance: float = _f(0.01, lo=0.0)
     pretrain_target_steps: int = _f(600, lo=0)
     pretrain_privacy_steps: int = _f(600, lo=0)
     adversarial_steps: int = _f(300, lo=0)

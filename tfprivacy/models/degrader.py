@@ -34,6 +34,7 @@ so `twin.set_weights(model.get_weights())` transfers the weights.
 from __future__ import annotations
 
 import keras
+import numpy as np
 from keras import ops
 
 from tfprivacy import config as C
@@ -81,6 +82,22 @@ def build_degrader(
     km = keras_module or keras
     b = _Builder(km.layers, norm)
     frames = km.Input(shape=(frame_size, frame_size, 3), dtype="float32", name="frames")
+    if variant == "pyramid":
+        if frame_size is not None and frame_size % PYRAMID_FACTOR:
+            raise ValueError(
+                f"pyramid degrader: frame_size must be a multiple of {PYRAMID_FACTOR}, "
+                f"got {frame_size}"
+            )
+        out = b.pyramid(frames, width, blocks)
+        out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
+        model = km.Model(frames, out, name=name)
+        for layer_name, weights in b.fixed.items():
+            layer = model.get_layer(layer_name)
+            if weights is None:  # the gate logits: zero kernel, bias PYRAMID_GATE_BIAS
+                kernel, bias = layer.get_weights()
+                weights = [np.zeros_like(kernel), np.full_like(bias, PYRAMID_GATE_BIAS)]
+            layer.set_weights(weights)
+        return model
     if variant == "full":
         delta = b.full_body(frames, width, blocks)
     else:
@@ -98,6 +115,7 @@ class _Builder:
         self.L = layers
         self.norm = norm
         self.n = 0
+        self.fixed: dict = {}  # layer name -> weights set once the model is built
 
     def _name(self, kind: str) -> str:
         self.n += 1
@@ -153,6 +171,53 @@ class _Builder:
         x = self.conv(self.up(x), w, 3)
         return self.conv(x, 3, 9, act=False, zero=True)
 
+    def fixed_conv(self, x, kernel: np.ndarray, kind: str):
+        """A 1x1 convolution with a fixed kernel [C_in, C_out] (set once the model is built)."""
+        name = self._name(kind)
+        self.fixed[name] = [kernel.reshape(1, 1, *kernel.shape).astype(np.float32)]
+        return self.L.Conv2D(kernel.shape[1], 1, use_bias=False, trainable=False, name=name)(x)
+
+    def pyramid(self, x, w, blocks):
+        """x blended per pixel towards its greyscale, then towards ever coarser versions of it.
+
+        out = c + g1 (L2(c) - c) ..., c = x + g0 (grey(x) - x): every gate g in (0, 1) is a
+        per-pixel map from a small network at 1/4 resolution (upsampled bilinearly), and Lk(c)
+        is c averaged over k x k blocks and upsampled bilinearly. Each output pixel is a convex
+        combination of desaturated and smoothed versions of the input: f_d can only remove
+        colour and detail, where its gates say, never add a pattern of its own.
+        """
+        L = self.L
+        h = self.conv(x, 2 * w, 3, strides=2)
+        h = self.sepconv(h, 4 * w, strides=2)
+        for _ in range(blocks):
+            y = self.sepconv(h, 4 * w)
+            y = self.sepconv(y, 4 * w, act=False)
+            h = L.Add(name=self._name("res_add"))([h, y])
+        n = 1 + len(PYRAMID_LEVELS)
+        name = self._name("gate_logits")
+        self.fixed[name] = None  # zero kernel, bias PYRAMID_GATE_BIAS (trainable)
+        logits = L.Conv2D(n, 3, padding="same", kernel_initializer="zeros", name=name)(h)
+        gates = L.Activation("sigmoid", name=self._name("gates"))(logits)
+        gates = L.UpSampling2D(4, interpolation="bilinear", name=self._name("gates_up"))(gates)
+
+        def blend(a, target, i):  # a + g_i * (target - a), g_i repeated over the 3 channels
+            pick = np.zeros((n, 3), np.float32)
+            pick[i, :] = 1.0
+            g = self.fixed_conv(gates, pick, "gate_pick")
+            diff = L.Subtract(name=self._name("sub"))([target, a])
+            return L.Add(name=self._name("blend"))(
+                [a, L.Multiply(name=self._name("mul"))([g, diff])]
+            )
+
+        grey = self.fixed_conv(x, np.repeat(np.array(_LUMA, np.float32)[:, None], 3, 1), "grey")
+        c = blend(x, grey, 0)
+        y = c
+        for i, k in enumerate(PYRAMID_LEVELS):
+            coarse = L.AveragePooling2D(k, name=self._name("pool"))(c)
+            coarse = L.UpSampling2D(k, interpolation="bilinear", name=self._name("up"))(coarse)
+            y = blend(y, coarse, i + 1)
+        return y
+
     def light_body(self, x, w, blocks):
         x = self.conv(x, 2 * w, 3, strides=2)  # 1/2 resolution from the first layer on
         x = self.sepconv(x, 4 * w, strides=2)  # 1/4
@@ -166,6 +231,14 @@ class _Builder:
         # full-resolution 3-channel delta (zero at initialisation, like the full head).
         x = self.conv(x, 3 * 4, 3, act=False, zero=True)
         return depth_to_space_layer(self.L)(2, name=self._name("depth_to_space"))(x)
+
+
+# The pyramid's coarsest level averages PYRAMID_FACTOR x PYRAMID_FACTOR blocks.
+PYRAMID_LEVELS = (2, 4, 8)
+PYRAMID_FACTOR = PYRAMID_LEVELS[-1]
+# Gate logits start here: sigmoid(-5) = 0.0067, so f_d starts within 1% of the identity.
+PYRAMID_GATE_BIAS = -5.0
+_LUMA = (0.299, 0.587, 0.114)
 
 
 _DEPTH_TO_SPACE: dict = {}

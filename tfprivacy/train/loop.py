@@ -290,9 +290,24 @@ class Trainer:
                 if key in self.results and name in ("pretrain_privacy", "adversarial", "attack"):
                     self._log_scalars(f"val_{key}", self.results[key])
 
+    def _starts_as_identity(self) -> bool:
+        """f_d already within trainer.identity_tolerance (mean |f_d(x) - x|) of the identity."""
+        clips = self.validator.val.clips[: self.cfg.data.batch_size]
+        distance = float(np.mean(np.abs(self.validator.degraded_clips(clips) - clips)))
+        self.results["identity_start_l1"] = distance
+        return distance < self.cfg.trainer.identity_tolerance
+
     def run_phase(self, name: str) -> None:
         total = self._phase_length(name)
         start = int(self.players.phase_step.numpy())
+        if name == "identity" and start == 0 and total and self._starts_as_identity():
+            log.info(
+                "identity phase skipped: f_d starts %.4f from the identity (tolerance %s)",
+                self.results["identity_start_l1"],
+                self.cfg.trainer.identity_tolerance,
+            )
+            self.results["identity_skipped"] = True
+            total = 0
         bar = _progress(self.cfg.trainer.progress and self.chief, total, start, name)
         last = {}
         for step in range(start, total):

@@ -8,8 +8,8 @@ A strategy answers two questions of the adversarial phase:
 
 Adding a strategy is one class plus `@register("name")`; the name becomes a valid
 `adversary.strategy`. The paper's three:
-- grl: f_b, f_T, then f_d against the worst privacy model's negative BCE (gradient reversal
-  read as alternating updates);
+- grl: f_b (adversary.privacy_steps updates), f_T, then f_d against the worst privacy
+  model's negative BCE (gradient reversal read as alternating updates);
 - kbeam: f_d against the best privacy model on each example (K-Beam's max over models), then
   f_b until its best training accuracy passes a threshold, then f_T while validation action
   accuracy is below its threshold;
@@ -92,7 +92,8 @@ class GradientReversal(Strategy):
         )
 
     def step(self, game, step, out):
-        game.privacy(out)
+        for _ in range(self.adv.privacy_steps):
+            game.privacy(out)
         game.target(out)
         game.degrader(out)
 
@@ -120,4 +121,5 @@ class Entropy(Strategy):
     def step(self, game, step, out):
         game.degrader(out)
         game.target_until_threshold(out, step)
-        game.privacy(out)
+        for _ in range(self.adv.privacy_steps):
+            game.privacy(out)

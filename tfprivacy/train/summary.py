@@ -56,7 +56,12 @@ def format_summary(summary: dict) -> str:
     ]
     rows = [
         ("raw clips (pretrained f_T, f_b)", "raw"),
-        ("f_d after identity pretraining", "identity"),
+        (
+            "f_d at start (identity phase skipped)"
+            if summary.get("identity_skipped")
+            else "f_d after identity pretraining",
+            "identity",
+        ),
         ("f_d, game's own f_b", "adversarial"),
         ("f_d, fresh f_b retrained on f_d", "degraded"),
         ("chance", "chance"),
