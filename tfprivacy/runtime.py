@@ -139,8 +139,8 @@ def run_cli(main, flag_values) -> None:
     command line, beside absl's own (--helpfull lists them all; --flagfile, --verbosity).
 
     A bad flag value (an unknown choice names the allowed ones), a missing required flag or a
-    stray argument: absl's usage error, status 1, before any work. --help and --helpfull print
-    the help and exit 0. Then TensorFlow is imported by `import_tensorflow` (without its
+    stray argument: absl's usage error, status 1, before any work. --help (-h) and --helpfull
+    print the help and exit 0. Then TensorFlow is imported by `import_tensorflow` (without its
     CPU-only start-up notes; a module importing TF at the top calls it first itself, when run
     as __main__), TF's and absl's INFO lines are silenced by `quiet_logs` unless --verbosity was
     given, and `main(argv)` runs; its return value is the exit status.
@@ -155,6 +155,7 @@ def run_cli(main, flag_values) -> None:
             flags.FLAGS.register_flag_by_module(module, flag)
 
     def parse(argv):
+        argv = [arg if arg != "-h" else "--help" for arg in argv]  # argparse's -h, still
         try:
             rest = flags.FLAGS(expand_list_flags(argv, flag_values))
             _no_positional_arguments(rest)
@@ -171,9 +172,9 @@ def run_cli(main, flag_values) -> None:
         return rest
 
     def start(argv):
+        import_tensorflow()
         if not flags.FLAGS["verbosity"].present:
             quiet_logs()
-        import_tensorflow()
         return main(argv)
 
     app.run(start, flags_parser=parse)
