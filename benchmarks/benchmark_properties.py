@@ -16,11 +16,17 @@ models for a fixed short budget (seeded), then prints on the test split:
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import flags  # noqa: E402
+
+from tfprivacy import runtime  # noqa: E402
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -113,16 +119,25 @@ def sample_clips(videos, starts):
     return np.concatenate(clips), len(starts)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--base_dir", default=None)
-    parser.add_argument("--frame_epochs", type=int, default=12)
-    parser.add_argument("--clip_epochs", type=int, default=8)
-    parser.add_argument("--clip_x2", action="store_true", help="also train on x2 clips")
-    args = parser.parse_args()
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "base_dir",
+    None,
+    "where the benchmark is generated or found (default: $TFPRIVACY_DATA, else ~/.cache/tfprivacy)",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer("frame_epochs", 12, "epochs of each frame CNN", flag_values=FLAGS)
+flags.DEFINE_integer("clip_epochs", 8, "epochs of each clip CNN", flag_values=FLAGS)
+flags.DEFINE_bool("clip_x2", False, "also train on x2 clips", flag_values=FLAGS)
+
+
+def main(argv) -> None:
+    """Prints the probe's tables. argv: the program name alone (run_cli)."""
+    del argv
     start = time.time()
     cfg = C.SyntheticConfig()
-    root = synthetic.benchmark_root(cfg, args.base_dir)
+    root = synthetic.benchmark_root(cfg, FLAGS.base_dir)
     synthetic.ensure_benchmark(cfg, root)
     split = synthetic.load_split(root)
     rng = np.random.default_rng(0)
@@ -146,7 +161,7 @@ def main() -> None:
         f_tr,
         tr_a[rows_tr],
         "sparse_categorical_crossentropy",
-        args.frame_epochs,
+        FLAGS.frame_epochs,
     )
     pred = model.predict(f_te, batch_size=128, verbose=0).argmax(-1)
     results = {"frame raw": (pred == te_a[rows_te]).mean()}
@@ -159,7 +174,7 @@ def main() -> None:
         "clip x4": lambda x: downsample(x, 4),
         "clip blur2": lambda x: blur(x, 2.0),
     }
-    if not args.clip_x2:  # keeps the default run within its time budget
+    if not FLAGS.clip_x2:  # keeps the default run within its time budget
         del clip_filters["clip x2"]
     for name, fn in clip_filters.items():
         c_tr, reps = sample_clips(fn(tr_v), starts_tr)
@@ -169,7 +184,7 @@ def main() -> None:
             c_tr,
             np.tile(tr_a, reps),
             "sparse_categorical_crossentropy",
-            args.clip_epochs,
+            FLAGS.clip_epochs,
             lr=2e-3,
         )
         pred = model.predict(c_te, batch_size=64, verbose=0).argmax(-1)
@@ -203,7 +218,7 @@ def main() -> None:
             fn(p_tr),
             l_tr,
             "binary_crossentropy",
-            args.frame_epochs,
+            FLAGS.frame_epochs,
         )
         scores = model.predict(fn(p_te), batch_size=128, verbose=0)
         aps = [average_precision_score(l_te[:, j], scores[:, j]) for j in range(5)]
@@ -213,4 +228,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_cli(main, FLAGS)

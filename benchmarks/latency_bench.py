@@ -20,7 +20,6 @@ leaves XNNPACK for the builtin kernels and comes back) and the latency with XNNP
 
 from __future__ import annotations
 
-import argparse
 import collections
 import os
 import statistics
@@ -28,8 +27,34 @@ import tempfile
 import time
 
 import numpy as np
+from absl import flags
+
+from tfprivacy import runtime
+from tfprivacy.config import DEGRADERS
 
 SIZES = (112, 224)
+# The ablation's rows: (normalisation, upsampling) of the full degrader, named "norm/up".
+ABLATION_VARIANTS = (
+    *((norm, "nearest") for norm in ("none", "batch", "instance")),
+    *(("none", up) for up in ("resize_nearest", "resize_bilinear", "depth_to_space")),
+    ("none", "transpose"),
+    ("instance", "transpose"),
+)
+ABLATION_ROWS = tuple(f"{norm}/{up}" for norm, up in ABLATION_VARIANTS)
+# The probe's rows: one layer each.
+PROBE_LAYERS = (
+    "conv3x3",
+    "conv9x9",
+    "depthwise3x3",
+    "transpose_conv",
+    "upsampling2d_nearest",
+    "upsampling2d_bilinear",
+    "resizing_nearest",
+    "instance_norm",
+    "add_relu1",
+    "sigmoid",
+    "tanh",
+)
 
 
 def _tf_one_thread():
@@ -231,9 +256,7 @@ def ablation(args) -> None:
     )
     print("|---|---|---|---|---|---|---|---|---|")
     original = D._Builder
-    variants = [(n, "nearest") for n in ("none", "batch", "instance")]
-    variants += [("none", u) for u in ("resize_nearest", "resize_bilinear", "depth_to_space")]
-    variants += [("none", "transpose"), ("instance", "transpose")]
+    variants = list(ABLATION_VARIANTS)
     if args.only:
         variants = [v for v in variants if f"{v[0]}/{v[1]}" in args.only]
     try:
@@ -282,6 +305,7 @@ def probe(args) -> None:
         "sigmoid": lambda: layers.Activation("sigmoid"),
         "tanh": lambda: layers.Activation("tanh"),
     }
+    assert tuple(cases) == PROBE_LAYERS  # what --only is checked against
     print(
         "| layer | TFLite ops | XNN partitions f/q | float ms | int8 ms | "
         "float no-XNN ms | int8 no-XNN ms |"
@@ -318,28 +342,54 @@ def probe(args) -> None:
         )
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--ablation", action="store_true")
-    parser.add_argument("--probe", action="store_true")
-    parser.add_argument("--variants", nargs="+", default=["full", "light"])
-    parser.add_argument("--run", nargs="*", default=None, help="trained run dirs to time")
-    parser.add_argument("--ablation_variant", default="full")
-    parser.add_argument("--only", nargs="*", default=None, help="ablation rows as norm/up")
-    parser.add_argument("--sizes", nargs="+", type=int, default=list(SIZES))
-    parser.add_argument("--width", type=int, default=None, help="default: the config's")
-    parser.add_argument("--blocks", type=int, default=None, help="default: the config's")
-    parser.add_argument("--runs", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    args = parser.parse_args(argv)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+# Multi-valued ones take several values after one --name (--run runs/default runs/light).
+FLAGS = flags.FlagValues()
+flags.DEFINE_bool("ablation", False, "the ablation table (see above)", flag_values=FLAGS)
+flags.DEFINE_bool("probe", False, "the single-layer probe (see above)", flag_values=FLAGS)
+flags.DEFINE_multi_enum(
+    "variants", ["full", "light"], DEGRADERS, "degraders of the table", flag_values=FLAGS
+)
+flags.DEFINE_multi_string("run", None, "trained run dirs to time", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "ablation_variant", "full", DEGRADERS, "degrader of the ablation", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "only",
+    None,
+    "ablation rows as norm/up (with --probe: layers) to time, not all",
+    flag_values=FLAGS,
+)
+flags.DEFINE_multi_integer("sizes", list(SIZES), "frame sizes (H = W)", flag_values=FLAGS)
+flags.DEFINE_integer("width", None, "default: the config's", flag_values=FLAGS)
+flags.DEFINE_integer("blocks", None, "default: the config's", flag_values=FLAGS)
+flags.DEFINE_integer("runs", 30, "timed invokes; the median is reported", flag_values=FLAGS)
+flags.DEFINE_integer("warmup", 5, "untimed invokes before them", flag_values=FLAGS)
+
+
+@flags.multi_flags_validator(["only", "probe"], flag_values=FLAGS)
+def _check_only(values) -> bool:
+    allowed = PROBE_LAYERS if values["probe"] else ABLATION_ROWS
+    unknown = [name for name in values["only"] or () if name not in allowed]
+    if unknown:
+        what = "layers of --probe" if values["probe"] else "ablation rows"
+        raise flags.ValidationError(
+            f"--only {' '.join(unknown)}: the {what} are {' '.join(allowed)}"
+        )
+    return True
+
+
+def main(argv) -> None:
+    """Prints the table, the ablation or the probe. argv: the program name alone (run_cli)."""
+    del argv
     _tf_one_thread()
-    if args.probe:
-        probe(args)
-    elif args.ablation:
-        ablation(args)
+    if FLAGS.probe:
+        probe(FLAGS)
+    elif FLAGS.ablation:
+        ablation(FLAGS)
     else:
-        table(args)
+        table(FLAGS)
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_cli(main, FLAGS)

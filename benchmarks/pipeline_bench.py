@@ -12,11 +12,15 @@ The first row includes tf.data warm-up (tracing, the shuffle buffer filling).
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import glob
 import os
 import time
+
+from absl import flags
+
+from configs.experiments import EXPERIMENTS, list_experiments
+from tfprivacy import runtime
 
 VIDEO_EXTENSIONS = (".avi", ".mp4", ".mkv", ".mov", ".webm")
 
@@ -94,19 +98,35 @@ def run(args) -> list[tuple[str, int, float]]:
     return rows
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--experiment", default="benchmark", help="named experiment (configs/)")
-    parser.add_argument("--data_dir", default="", help="time a directory of videos instead")
-    parser.add_argument("--batch_size", type=int, default=0, help="0: the config's batch size")
-    parser.add_argument("--epochs", type=int, default=3, help="1 decoding epoch + cached ones")
-    parser.add_argument("--max_videos", type=int, default=0, help="cap per split (0: all)")
-    parser.add_argument("--no_cache", action="store_true", help="decode every epoch")
-    args = parser.parse_args(argv)
-    if args.epochs < 2:
-        parser.error("--epochs must be >= 2 (one decoding epoch, then cached ones)")
-    run(args)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("experiment", "benchmark", "named experiment (configs/)", flag_values=FLAGS)
+flags.DEFINE_string("data_dir", "", "time a directory of videos instead", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 0, "0: the config's batch size", flag_values=FLAGS)
+flags.DEFINE_integer("epochs", 3, "1 decoding epoch + cached ones", flag_values=FLAGS)
+flags.DEFINE_integer("max_videos", 0, "cap per split (0: all)", flag_values=FLAGS)
+flags.DEFINE_bool("no_cache", False, "decode every epoch", flag_values=FLAGS)
+flags.register_validator(
+    "epochs",
+    lambda epochs: epochs >= 2,
+    "--epochs must be >= 2 (one decoding epoch, then cached ones)",
+    flag_values=FLAGS,
+)
+
+
+@flags.validator("experiment", flag_values=FLAGS)
+def _check_experiment(name: str) -> bool:
+    if name not in EXPERIMENTS:
+        known = " ".join(list_experiments())
+        raise flags.ValidationError(f"unknown experiment {name!r}; known: {known}")
+    return True
+
+
+def main(argv) -> None:
+    """Prints the throughput table. argv: the program name alone (run_cli)."""
+    del argv
+    run(FLAGS)
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_cli(main, FLAGS)

@@ -19,12 +19,17 @@ only double the load.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import logging
-import sys
 import time
 from collections.abc import Callable
+
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import grpc
 import numpy as np
@@ -268,71 +273,81 @@ def degrade_video(
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--server", required=True, help="HOST:PORT of TF Serving's gRPC port")
-    parser.add_argument("--video", required=True)
-    parser.add_argument("--out", required=True)
-    parser.add_argument("--batch", type=int, default=16, help="frames per request")
-    parser.add_argument("--model_name", default=S.MODEL_NAME)
-    parser.add_argument("--signature_name", default=S.SIGNATURE_KEY)
-    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per request")
-    parser.add_argument("--max_message_mb", type=float, default=64.0)
-    parser.add_argument(
-        "--max_request_pixels",
-        type=int,
-        default=S.MAX_REQUEST_PIXELS,
-        help="send fewer than --batch frames when they would exceed this many pixels "
-        "(frames x height x width; the server's cap); 0: no cap",
-    )
-    parser.add_argument(
-        "--ssl_root_cert",
-        default="",
-        help="PEM file of the CA (or self-signed certificate) to trust: connect over TLS",
-    )
-    parser.add_argument(
-        "--retries",
-        type=int,
-        default=RetryPolicy.retries,
-        help="resends of a request the server could not take (UNAVAILABLE, or a deadline "
-        "passed while connecting); 0: send once",
-    )
-    parser.add_argument(
-        "--retry_seconds",
-        type=float,
-        default=RetryPolicy.base_seconds,
-        help="wait before the first resend, doubling per resend (at most 8 s)",
-    )
-    args = parser.parse_args(argv)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "server", None, "HOST:PORT of TF Serving's gRPC port", required=True, flag_values=FLAGS
+)
+flags.DEFINE_string("video", None, "input video", required=True, flag_values=FLAGS)
+flags.DEFINE_string("out", None, "output video (degraded)", required=True, flag_values=FLAGS)
+flags.DEFINE_integer("batch", 16, "frames per request", flag_values=FLAGS)
+flags.DEFINE_string("model_name", S.MODEL_NAME, "model to call", flag_values=FLAGS)
+flags.DEFINE_string("signature_name", S.SIGNATURE_KEY, "signature to call", flag_values=FLAGS)
+flags.DEFINE_float("timeout", 60.0, "seconds per request", flag_values=FLAGS)
+flags.DEFINE_float(
+    "max_message_mb", 64.0, "gRPC send/receive message limit, in MiB", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "max_request_pixels",
+    S.MAX_REQUEST_PIXELS,
+    "send fewer than --batch frames when they would exceed this many pixels "
+    "(frames x height x width; the server's cap); 0: no cap",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "ssl_root_cert",
+    "",
+    "PEM file of the CA (or self-signed certificate) to trust: connect over TLS",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "retries",
+    RetryPolicy.retries,
+    "resends of a request the server could not take (UNAVAILABLE, or a deadline "
+    "passed while connecting); 0: send once",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "retry_seconds",
+    RetryPolicy.base_seconds,
+    "wait before the first resend, doubling per resend (at most 8 s)",
+    flag_values=FLAGS,
+)
+
+
+def main(argv) -> int:
+    """Degrades --video into --out through --server; 0, 1 on a server error, 2 on a bad
+    input or flag value (logged, no traceback). argv: the program name alone (run_cli)."""
+    del argv
     try:
-        retry = RetryPolicy(retries=args.retries, base_seconds=args.retry_seconds)
+        retry = RetryPolicy(retries=FLAGS.retries, base_seconds=FLAGS.retry_seconds)
         stats = degrade_video(
-            args.server,
-            args.video,
-            args.out,
-            batch=args.batch,
-            model_name=args.model_name,
-            signature_name=args.signature_name,
-            timeout=args.timeout,
-            max_message_bytes=int(args.max_message_mb * 1024 * 1024),
-            ssl_root_cert=args.ssl_root_cert,
-            max_request_pixels=args.max_request_pixels,
+            FLAGS.server,
+            FLAGS.video,
+            FLAGS.out,
+            batch=FLAGS.batch,
+            model_name=FLAGS.model_name,
+            signature_name=FLAGS.signature_name,
+            timeout=FLAGS.timeout,
+            max_message_bytes=int(FLAGS.max_message_mb * 1024 * 1024),
+            ssl_root_cert=FLAGS.ssl_root_cert,
+            max_request_pixels=FLAGS.max_request_pixels,
             retry=retry,
         )
     except grpc.RpcError as e:
-        spent = f" (still so after {args.retries} retries)" if e.code() in RETRYABLE else ""
-        print(f"server error {e.code().name}: {e.details()}{spent}", file=sys.stderr)
+        spent = f" (still so after {FLAGS.retries} retries)" if e.code() in RETRYABLE else ""
+        log.error("server error %s: %s%s", e.code().name, e.details(), spent)
         return 1
     except (video_io.VideoReadError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        log.error("%s", e)
         return 2
     retried = f", {stats['retries']} retries" if stats["retries"] else ""
     print(
         f"{stats['frames']} frames in {stats['seconds']:.2f} s "
-        f"({stats['frames_per_second']:.1f} frames/s{retried}) -> {args.out}"
+        f"({stats['frames_per_second']:.1f} frames/s{retried}) -> {FLAGS.out}"
     )
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runtime.run_cli(main, FLAGS)

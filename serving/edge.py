@@ -10,9 +10,15 @@ interpolation. Frames already at the model's size go in as uint8 (exact for the 
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
+
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import numpy as np
 
@@ -72,22 +78,30 @@ def degrade_video(
     }
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model", required=True, help="TFLite degrader (serving.tflite.convert)")
-    parser.add_argument("--video", required=True, help="input video (any PyAV-readable file)")
-    parser.add_argument("--out", required=True, help="output video (.avi, mpeg4)")
-    parser.add_argument("--threads", type=int, default=1, help="LiteRT interpreter threads")
-    parser.add_argument("--max_frames", type=int, default=None)
-    args = parser.parse_args(argv)
-    stats = degrade_video(args.model, args.video, args.out, args.threads, args.max_frames)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "model", None, "TFLite degrader (serving.tflite.convert)", required=True, flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "video", None, "input video (any PyAV-readable file)", required=True, flag_values=FLAGS
+)
+flags.DEFINE_string("out", None, "output video (.avi, mpeg4)", required=True, flag_values=FLAGS)
+flags.DEFINE_integer("threads", 1, "LiteRT interpreter threads", flag_values=FLAGS)
+flags.DEFINE_integer("max_frames", None, "frames to degrade (default: all)", flag_values=FLAGS)
+
+
+def main(argv) -> None:
+    """Degrades --video into --out and prints frames/s. argv: the program name alone."""
+    del argv
+    stats = degrade_video(FLAGS.model, FLAGS.video, FLAGS.out, FLAGS.threads, FLAGS.max_frames)
     print(
         f"{stats['frames']} frames at {stats['frame_size']}x{stats['frame_size']}: "
         f"{stats['model_fps']:.1f} frames/s in the interpreter "
-        f"(median {stats['median_ms']:.2f} ms/frame, {args.threads} thread(s)); "
-        f"{stats['total_fps']:.1f} frames/s end to end -> {args.out}"
+        f"(median {stats['median_ms']:.2f} ms/frame, {FLAGS.threads} thread(s)); "
+        f"{stats['total_fps']:.1f} frames/s end to end -> {FLAGS.out}"
     )
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_cli(main, FLAGS)

@@ -15,12 +15,18 @@ anything else is rejected with INVALID_ARGUMENT rather than silently cropped or 
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import re
 import shutil
-import sys
+
+from absl import flags
+from absl import logging as absl_logging
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import tensorflow as tf
 
@@ -224,27 +230,36 @@ def export_run(
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="training run directory")
-    parser.add_argument("--out", required=True, help="MODEL_BASE (TF Serving layout root)")
-    parser.add_argument("--version", type=int, default=None, help="default: newest + 1")
-    parser.add_argument("--model_name", default=None, help="default: the run's export config")
-    parser.add_argument(
-        "--config_base_path",
-        default="",
-        help="prefix for base_path in models.config (e.g. /models inside a container)",
-    )
-    args = parser.parse_args(argv)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+flags.DEFINE_string(
+    "out", None, "MODEL_BASE (TF Serving layout root)", required=True, flag_values=FLAGS
+)
+flags.DEFINE_integer("version", None, "default: newest + 1", flag_values=FLAGS)
+flags.DEFINE_string("model_name", None, "default: the run's export config", flag_values=FLAGS)
+flags.DEFINE_string(
+    "config_base_path",
+    "",
+    "prefix for base_path in models.config (e.g. /models inside a container)",
+    flag_values=FLAGS,
+)
+
+
+def main(argv) -> int:
+    """Exports --run's f_d into --out; 1 on an ExportError. argv: the program name alone."""
+    del argv
     try:
-        path = export_run(args.run, args.out, args.version, args.model_name, args.config_base_path)
+        path = export_run(
+            FLAGS.run, FLAGS.out, FLAGS.version, FLAGS.model_name, FLAGS.config_base_path
+        )
     except ExportError as e:  # the message names the folder and what failed: no trace-back
-        print(f"error: {e}", file=sys.stderr)
+        absl_logging.error("%s", e)
         return 1
     print(f"exported {path}")
-    print(f"config   {os.path.join(args.out, S.MODELS_CONFIG)}")
+    print(f"config   {os.path.join(FLAGS.out, S.MODELS_CONFIG)}")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runtime.run_cli(main, FLAGS)

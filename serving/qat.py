@@ -17,6 +17,13 @@ Use it when post-training int8 (serving.tflite.convert(..., "int8")) loses accur
 
 from __future__ import annotations
 
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
+
 import numpy as np
 import tensorflow as tf
 
@@ -247,29 +254,32 @@ def convert_qat(
     return flatbuffer
 
 
-def main(argv=None) -> int:
-    import argparse
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+flags.DEFINE_string("out", None, "output .tflite path", required=True, flag_values=FLAGS)
+flags.DEFINE_integer("frame_size", None, "default: export config", flag_values=FLAGS)
+flags.DEFINE_integer("frames", 256, "frames drawn from the pipeline", flag_values=FLAGS)
+flags.DEFINE_integer("steps", 200, "QAT fine-tuning steps", flag_values=FLAGS)
+flags.DEFINE_integer("batch_size", 8, "frames per fine-tuning step", flag_values=FLAGS)
+flags.DEFINE_float("learning_rate", 1e-4, "Adam's learning rate", flag_values=FLAGS)
 
+
+def main(argv) -> int:
+    """QAT fine-tunes --run's f_d and writes int8 TFLite to --out; prints PSNR of QAT and
+    post-training int8 against float. argv: the program name alone (run_cli)."""
+    del argv
     from tfprivacy.artifacts import load_degrader
 
-    parser = argparse.ArgumentParser(description="QAT fine-tune a run's f_d; write int8 TFLite.")
-    parser.add_argument("--run", required=True, help="training run directory")
-    parser.add_argument("--out", required=True, help="output .tflite path")
-    parser.add_argument("--frame_size", type=int, default=None, help="default: export config")
-    parser.add_argument("--frames", type=int, default=256, help="frames drawn from the pipeline")
-    parser.add_argument("--steps", type=int, default=200)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--learning_rate", type=float, default=1e-4)
-    args = parser.parse_args(argv)
-    _, cfg = load_degrader(args.run)
-    size = args.frame_size or cfg.export.tflite_frame_size
-    model, _ = load_degrader(args.run, frame_size=size)
-    frames = tflite.representative_frames_from_pipeline(cfg.data, args.frames, size)
+    _, cfg = load_degrader(FLAGS.run)
+    size = FLAGS.frame_size or cfg.export.tflite_frame_size
+    model, _ = load_degrader(FLAGS.run, frame_size=size)
+    frames = tflite.representative_frames_from_pipeline(cfg.data, FLAGS.frames, size)
     held_out = frames[-16:]
     qat_model, history = qat_finetune(
-        model, cfg.model, frames[:-16], size, args.steps, args.batch_size, args.learning_rate
+        model, cfg.model, frames[:-16], size, FLAGS.steps, FLAGS.batch_size, FLAGS.learning_rate
     )
-    flatbuffer = convert_qat(qat_model, size, frames[:64], output_path=args.out)
+    flatbuffer = convert_qat(qat_model, size, frames[:64], output_path=FLAGS.out)
     ptq = tflite.convert(model, size, "int8", frames[:64])
     report = tflite.artifact_report(model, {"ptq_int8": ptq, "qat_int8": flatbuffer}, held_out)
     print(f"QAT L1 loss {history[0]:.4f} -> {history[-1]:.4f} over {len(history)} steps")
@@ -279,4 +289,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runtime.run_cli(main, FLAGS)

@@ -13,8 +13,14 @@ module and checks) are those of the float export. TF Serving needs nothing speci
 
 from __future__ import annotations
 
-import argparse
 import os
+
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import numpy as np
 import tensorflow as tf
@@ -130,30 +136,44 @@ def export_quantized(
     return E.export_degrader(QuantizedDegrader(model), model_base, model_name, version)
 
 
-def main(argv=None) -> int:
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+flags.DEFINE_string(
+    "out", None, "model base path (TF Serving layout)", required=True, flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "name", S.MODEL_NAME + QUANT_SUFFIX, "model name (its folder under --out)", flag_values=FLAGS
+)
+flags.DEFINE_integer("version", None, "default: newest + 1", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "frames",
+    T.DEFAULT_REPRESENTATIVE_FRAMES,
+    "frames drawn from the pipeline to measure PSNR against float",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "strict", False, f"exit 2 below {T.MIN_QUANT_PSNR_DB:.0f} dB PSNR", flag_values=FLAGS
+)
+
+
+def main(argv) -> int:
+    """Exports --run's f_d with int8 variables; exit status 2 with --strict when its PSNR
+    against float is below the floor. argv: the program name alone (run_cli)."""
+    del argv
     from tfprivacy.artifacts import load_degrader
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--run", required=True, help="training run directory")
-    parser.add_argument("--out", required=True, help="model base path (TF Serving layout)")
-    parser.add_argument("--name", default=S.MODEL_NAME + QUANT_SUFFIX)
-    parser.add_argument("--version", type=int, default=None)
-    parser.add_argument("--frames", type=int, default=T.DEFAULT_REPRESENTATIVE_FRAMES)
-    parser.add_argument(
-        "--strict", action="store_true", help=f"exit 2 below {T.MIN_QUANT_PSNR_DB:.0f} dB PSNR"
-    )
-    args = parser.parse_args(argv)
-    model, cfg = load_degrader(args.run)
-    path = export_quantized(model, args.out, args.name, args.version)
-    E.write_models_config(args.out)
+    model, cfg = load_degrader(FLAGS.run)
+    path = export_quantized(model, FLAGS.out, FLAGS.name, FLAGS.version)
+    E.write_models_config(FLAGS.out)
     print(f"wrote {path} (variables: {variables_bytes(path)} bytes)")
-    frames = T.representative_frames_from_pipeline(cfg.data, args.frames, None)
+    frames = T.representative_frames_from_pipeline(cfg.data, FLAGS.frames, None)
     reference = model(frames, training=False).numpy()
     quantized = QuantizedDegrader(model)(tf.constant(frames)).numpy()
     lines, ok = T.psnr_lines({"int8": {"psnr_db": T.psnr(reference, quantized)}})
     print("\n".join(lines))
-    return 0 if ok or not args.strict else 2
+    return 0 if ok or not FLAGS.strict else 2
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runtime.run_cli(main, FLAGS)

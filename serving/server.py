@@ -42,17 +42,22 @@ and binding a non-loopback --host logs a warning.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import ipaddress
 import logging
 import math
 import os
 import signal
-import sys
 import threading
 import time
 from concurrent import futures
+
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import grpc
 import numpy as np
@@ -693,75 +698,97 @@ class ModelServer:
         self._server.wait_for_termination()
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--model_base_path", default="")
-    parser.add_argument("--model_name", default=S.MODEL_NAME)
-    parser.add_argument("--model_config_file", default="")
-    parser.add_argument("--host", default="127.0.0.1", help="0.0.0.0 to accept remote clients")
-    parser.add_argument("--port", type=int, default=8500, help="0 picks a free port")
-    parser.add_argument("--workers", type=int, default=8)
-    parser.add_argument("--max_message_mb", type=float, default=64.0)
-    parser.add_argument("--poll_seconds", type=float, default=2.0)
-    parser.add_argument(
-        "--max_request_pixels",
-        type=int,
-        default=S.MAX_REQUEST_PIXELS,
-        help="cap on frames x height x width per Predict, checked before decoding "
-        "(RESOURCE_EXHAUSTED above it); 0: no cap",
-    )
-    parser.add_argument(
-        "--max_batch_pixels",
-        type=int,
-        default=DEFAULT_MAX_BATCH_PIXELS,
-        help="larger requests run through the graph in chunks of frames of at most this "
-        "many pixels (a single larger frame runs alone); 0: no limit",
-    )
-    parser.add_argument(
-        "--max_batch_frames",
-        type=int,
-        default=0,
-        help="and of at most this many frames; 0: only --max_batch_pixels limits chunks",
-    )
-    parser.add_argument(
-        "--max_load_retries",
-        type=int,
-        default=RetryPolicy.retries,
-        help="retries of a version that fails to load, before waiting for its files to change",
-    )
-    parser.add_argument(
-        "--load_retry_seconds",
-        type=float,
-        default=RetryPolicy.base_seconds,
-        help="wait before the first retry, doubling per retry (at most 60 s)",
-    )
-    parser.add_argument("--ssl_cert", default="", help="PEM certificate (chain): serve TLS")
-    parser.add_argument("--ssl_key", default="", help="PEM private key of --ssl_cert")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "model_base_path",
+    "",
+    "a model's version folder (TF Serving's --model_base_path) or the export root",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "model_name",
+    S.MODEL_NAME,
+    "name it is served under (its folder, under an export root)",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "model_config_file",
+    "",
+    "TF Serving's models.config (instead of --model_base_path)",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string("host", "127.0.0.1", "0.0.0.0 to accept remote clients", flag_values=FLAGS)
+flags.DEFINE_integer("port", 8500, "0 picks a free port", flag_values=FLAGS)
+flags.DEFINE_integer("workers", 8, "gRPC worker threads", flag_values=FLAGS)
+flags.DEFINE_float(
+    "max_message_mb", 64.0, "gRPC receive/send message limit, in MiB", flag_values=FLAGS
+)
+flags.DEFINE_float("poll_seconds", 2.0, "seconds between polls for new versions", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "max_request_pixels",
+    S.MAX_REQUEST_PIXELS,
+    "cap on frames x height x width per Predict, checked before decoding "
+    "(RESOURCE_EXHAUSTED above it); 0: no cap",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "max_batch_pixels",
+    DEFAULT_MAX_BATCH_PIXELS,
+    "larger requests run through the graph in chunks of frames of at most this "
+    "many pixels (a single larger frame runs alone); 0: no limit",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "max_batch_frames",
+    0,
+    "and of at most this many frames; 0: only --max_batch_pixels limits chunks",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "max_load_retries",
+    RetryPolicy.retries,
+    "retries of a version that fails to load, before waiting for its files to change",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "load_retry_seconds",
+    RetryPolicy.base_seconds,
+    "wait before the first retry, doubling per retry (at most 60 s)",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string("ssl_cert", "", "PEM certificate (chain): serve TLS", flag_values=FLAGS)
+flags.DEFINE_string("ssl_key", "", "PEM private key of --ssl_cert", flag_values=FLAGS)
+
+
+def main(argv) -> int:
+    """Serves until SIGINT or SIGTERM; 0, or 2 on a bad flag value or file (logged, no
+    traceback). argv: the program name alone (run_cli)."""
+    del argv
+    log.setLevel(logging.INFO)  # the versions it loads are part of its output
     try:
-        retry = RetryPolicy(retries=args.max_load_retries, base_seconds=args.load_retry_seconds)
+        retry = RetryPolicy(retries=FLAGS.max_load_retries, base_seconds=FLAGS.load_retry_seconds)
         models = resolve_models(
-            args.model_base_path, args.model_name, args.model_config_file, retry
+            FLAGS.model_base_path, FLAGS.model_name, FLAGS.model_config_file, retry
         )
         limits = RequestLimits(
-            max_request_pixels=args.max_request_pixels,
-            max_batch_pixels=args.max_batch_pixels,
-            max_batch_frames=args.max_batch_frames,
+            max_request_pixels=FLAGS.max_request_pixels,
+            max_batch_pixels=FLAGS.max_batch_pixels,
+            max_batch_frames=FLAGS.max_batch_frames,
         )
         server = ModelServer(
             models,
-            host=args.host,
-            port=args.port,
-            workers=args.workers,
-            max_message_bytes=int(args.max_message_mb * 1024 * 1024),
-            poll_seconds=args.poll_seconds,
+            host=FLAGS.host,
+            port=FLAGS.port,
+            workers=FLAGS.workers,
+            max_message_bytes=int(FLAGS.max_message_mb * 1024 * 1024),
+            poll_seconds=FLAGS.poll_seconds,
             limits=limits,
-            ssl_cert=args.ssl_cert,
-            ssl_key=args.ssl_key,
+            ssl_cert=FLAGS.ssl_cert,
+            ssl_key=FLAGS.ssl_key,
         )
     except (ValueError, OSError) as e:  # a bad flag or file: say which, without a trace-back
-        print(f"error: {e}", file=sys.stderr)
+        log.error("%s", e)
         return 2
     server.start()
     for name, model in models.items():
@@ -784,4 +811,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    runtime.run_cli(main, FLAGS)

@@ -10,12 +10,25 @@ One quant switch, as in TF Model Garden's exporter:
 The model is converted from a fixed-shape concrete function (batch 1, fixed H, W): a degrader
 whose upsampling left the spatial dims unknown failed to convert (DESIGN.md section 6).
 Inference uses the LiteRT interpreter (`ai-edge-litert`), not the deprecated tf.lite.Interpreter.
+
+    python -m serving.tflite --run RUN_DIR --out DIR [--quant all] [--frame_size 224] [--strict]
+
+writes DIR/degrader_<quant>.tflite for each --quant (several: --quant int8 float16, or the flag
+repeated) and prints each artifact's bytes and PSNR against the float model; --strict exits 2
+when one is below the PSNR floor.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+
+from absl import flags
+
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 
 import numpy as np
 import tensorflow as tf
@@ -317,38 +330,52 @@ def psnr_lines(report: dict, floor: float = MIN_QUANT_PSNR_DB) -> tuple[list[str
     return lines, ok
 
 
-def main(argv=None) -> int:
-    """python -m serving.tflite --run RUN_DIR --out DIR [--quant all] [--frame_size 224]
-    [--strict]: exit status 2 when an artifact's PSNR against float is below the floor."""
-    import argparse
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+flags.DEFINE_string(
+    "out", None, "folder for degrader_<quant>.tflite", required=True, flag_values=FLAGS
+)
+flags.DEFINE_multi_enum(
+    "quant",
+    ["all"],
+    [*QUANT_TYPES, "all"],
+    "quant types to convert, or all (several: --quant int8 float16)",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer("frame_size", None, "default: export config", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "representative",
+    DEFAULT_REPRESENTATIVE_FRAMES,
+    "frames drawn from the pipeline: half calibrate int8, half measure PSNR",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "strict", False, f"exit 2 below {MIN_QUANT_PSNR_DB:.0f} dB PSNR", flag_values=FLAGS
+)
 
+
+def main(argv) -> int:
+    """Converts --run's f_d for each --quant; exit status 2 with --strict when an artifact's
+    PSNR against float is below the floor. argv: the program name alone (run_cli)."""
+    del argv
     from tfprivacy.artifacts import load_degrader
 
-    parser = argparse.ArgumentParser(description="Convert a run's f_d to TFLite.")
-    parser.add_argument("--run", required=True, help="training run directory")
-    parser.add_argument("--out", required=True, help="folder for degrader_<quant>.tflite")
-    parser.add_argument("--quant", nargs="+", default=["all"], help=f"{QUANT_TYPES} or all")
-    parser.add_argument("--frame_size", type=int, default=None, help="default: export config")
-    parser.add_argument("--representative", type=int, default=DEFAULT_REPRESENTATIVE_FRAMES)
-    parser.add_argument(
-        "--strict", action="store_true", help=f"exit 2 below {MIN_QUANT_PSNR_DB:.0f} dB PSNR"
-    )
-    args = parser.parse_args(argv)
-    quants = QUANT_TYPES if "all" in args.quant else tuple(args.quant)
-    _, cfg = load_degrader(args.run)
-    size = args.frame_size or cfg.export.tflite_frame_size
-    model, _ = load_degrader(args.run, frame_size=size)
-    frames = representative_frames_from_pipeline(cfg.data, args.representative, size)
+    quants = QUANT_TYPES if "all" in FLAGS.quant else tuple(dict.fromkeys(FLAGS.quant))
+    _, cfg = load_degrader(FLAGS.run)
+    size = FLAGS.frame_size or cfg.export.tflite_frame_size
+    model, _ = load_degrader(FLAGS.run, frame_size=size)
+    frames = representative_frames_from_pipeline(cfg.data, FLAGS.representative, size)
     # Half the drawn frames calibrate, the other half measure PSNR against the float model.
     calib, held_out = frames[: len(frames) // 2], frames[len(frames) // 2 :]
     artifacts = {}
     for quant in quants:
-        path = os.path.join(args.out, f"degrader_{quant}.tflite")
+        path = os.path.join(FLAGS.out, f"degrader_{quant}.tflite")
         artifacts[quant] = convert(model, size, quant, calib, output_path=path)
     lines, ok = psnr_lines(artifact_report(model, artifacts, held_out))
     print("\n".join(lines))
-    return 0 if ok or not args.strict else 2
+    return 0 if ok or not FLAGS.strict else 2
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    runtime.run_cli(main, FLAGS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 from unittest import mock
 
@@ -17,6 +18,7 @@ from serving import client as C
 from serving import export as E
 from serving import server as SV
 from serving import signatures as S
+from tests.cli_util import call_main, logged
 from tfprivacy.data import video_io
 from tfprivacy.models import build_degrader
 
@@ -38,10 +40,11 @@ class ClientTest(tf.test.TestCase):
         video_io.write_video(self.video, frames, fps=10)
 
     def _main(self, *args):
-        out, err = io.StringIO(), io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            rc = C.main(["--server", self.server.address, "--video", self.video, *args])
-        return rc, out.getvalue(), err.getvalue()
+        """(exit status, stdout, the client's log at ERROR)."""
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), logged("serving.client", logging.ERROR) as errors:
+            rc = call_main(C, "--server", self.server.address, "--video", self.video, *args)
+        return rc, out.getvalue(), "\n".join(errors)
 
     def test_degrades_a_video_in_chunks(self):
         out_path = os.path.join(self.get_temp_dir(), "out.avi")
@@ -205,11 +208,10 @@ class RetryTest(tf.test.TestCase):
         )
         with self.assertRaisesRegex(ValueError, r"retries \(--retries\) must be >= 0"):
             C.RetryPolicy(retries=-1)
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            rc = C.main(["--server", "x:1", "--video", "v", "--out", "o", "--retry_seconds", "-1"])
+        with self.assertLogs("serving.client", "ERROR") as logs:
+            rc = call_main(C, "--server=x:1", "--video=v", "--out=o", "--retry_seconds", "-1")
         self.assertEqual(rc, 2)
-        self.assertIn("--retry_seconds", err.getvalue())
+        self.assertIn("--retry_seconds", "\n".join(logs.output))
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import edge, tflite
+from tests.cli_util import call_main
 from tfprivacy.data.video_io import VideoReadError, read_video, write_video
 from tfprivacy.models import build_degrader
 
@@ -44,7 +45,7 @@ class EdgeTest(tf.test.TestCase, parameterized.TestCase):
         model_path, video_in, video_out = self._files(quant, video_size)
         stdout = io.StringIO()
         with contextlib.redirect_stdout(stdout):
-            edge.main(["--model", model_path, "--video", video_in, "--out", video_out])
+            call_main(edge, "--model", model_path, "--video", video_in, "--out", video_out)
         self.assertRegex(stdout.getvalue(), r"5 frames at 32x32: [0-9.]+ frames/s")
         out = read_video(video_out)
         # Written at the model's fixed size, whatever the input size.

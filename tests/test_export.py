@@ -16,6 +16,7 @@ from tensorflow_serving.config import model_server_config_pb2
 from configs.experiments import get_config
 from serving import export as E
 from serving import signatures as S
+from tests.cli_util import call_main
 from tfprivacy.artifacts import save_degrader
 from tfprivacy.data.pipeline import process_clip
 from tfprivacy.models import build_degrader
@@ -165,8 +166,14 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
         run_dir, base = os.path.join(tmp, "run"), os.path.join(tmp, "models")
         cfg = get_config("benchmark_tiny")
         save_degrader(run_dir, tiny_degrader(seed=1), cfg)
-        self.assertEqual(E.main(["--run", run_dir, "--out", base]), 0)
-        self.assertEqual(E.main(["--run", run_dir, "--out", base, "--config_base_path", "/m"]), 0)
+        self.assertEqual(call_main(E, "--run", run_dir, "--out", base), 0)
+        self.assertEqual(
+            call_main(E, "--run", run_dir, "--out", base, "--config_base_path", "/m"), 0
+        )
+        # An existing version: logged, naming it, and status 1 (no traceback).
+        with self.assertLogs("absl", "ERROR") as logs:
+            self.assertEqual(call_main(E, "--run", run_dir, "--out", base, "--version", "1"), 1)
+        self.assertIn("version 1 already exists", "\n".join(logs.output))
         self.assertEqual(E.list_versions(os.path.join(base, S.MODEL_NAME)), [1, 2])
         config = model_server_config_pb2.ModelServerConfig()
         with open(os.path.join(base, S.MODELS_CONFIG)) as f:

@@ -5,6 +5,8 @@ import subprocess
 import sys
 import unittest
 
+from absl import flags
+
 from tfprivacy import runtime
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -43,6 +45,40 @@ class RuntimeTest(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(), "2")
         self.assertNotIn("cuInit", proc.stderr)
         self.assertNotIn("cuda drivers", proc.stderr)
+
+
+class CommandLineFlagsTest(unittest.TestCase):
+    """run_cli's parsing, as tests reach it through parse_flags (one FlagValues per module)."""
+
+    def setUp(self):
+        self.fv = flags.FlagValues()
+        flags.DEFINE_multi_string("run", None, "run dirs", flag_values=self.fv)
+        flags.DEFINE_multi_integer("sizes", [112, 224], "frame sizes", flag_values=self.fv)
+        flags.DEFINE_bool("probe", False, "probe", flag_values=self.fv)
+        flags.DEFINE_string("out", "", "output", flag_values=self.fv)
+
+    def test_list_flags_take_values_as_argparse_nargs_did(self):
+        argv = ["p", "--run", "a", "b", "--probe", "--sizes", "56", "--out", "o", "--run=c"]
+        self.assertEqual(runtime.parse_flags(self.fv, argv), ["p"])
+        self.assertEqual(self.fv.run, ["a", "b", "c"])
+        self.assertEqual(self.fv.sizes, [56])
+        self.assertEqual((self.fv.probe, self.fv.out), (True, "o"))
+        # Each parse starts from the defaults.
+        runtime.parse_flags(self.fv, ["p", "--sizes=112"])
+        self.assertEqual((self.fv.run, self.fv.sizes, self.fv.probe), (None, [112], False))
+        # Only multi-valued flags gather values; nothing after "--" is touched.
+        argv = ["p", "--out", "x", "--", "--run", "y"]
+        self.assertEqual(runtime.expand_list_flags(argv, self.fv), argv)
+
+    def test_bad_command_lines_are_flag_errors(self):
+        for argv, message in (
+            (["p", "--run", "--probe"], "flag --run: give at least one value"),
+            (["p", "--out", "o", "stray"], "unexpected argument"),
+            (["p", "--sizes", "x"], "--sizes"),
+            (["p", "--nope"], "nope"),
+        ):
+            with self.assertRaisesRegex(flags.Error, message):
+                runtime.parse_flags(self.fv, argv)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from serving import client as C
 from serving import export as E
 from serving import server as SV
 from serving import signatures as S
+from tests.cli_util import call_main, logged
 from tfprivacy.data import video_io
 
 OPENSSL = shutil.which("openssl")
@@ -116,10 +117,10 @@ class TlsTest(tf.test.TestCase):
         video_io.write_video(video, np.stack([ramp] * 3).astype(np.uint8), fps=10)
 
         def run(*flags):
-            out, err = io.StringIO(), io.StringIO()
-            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-                rc = C.main(["--server", self.server.address, "--video", video, *flags])
-            return rc, out.getvalue(), err.getvalue()
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out), logged("serving.client") as errors:
+                rc = call_main(C, "--server", self.server.address, "--video", video, *flags)
+            return rc, out.getvalue(), "\n".join(errors)
 
         out_path = os.path.join(tmp, "out.avi")
         rc, out, err = run("--out", out_path, "--ssl_root_cert", self.cert)
@@ -191,7 +192,7 @@ class ServerFlagsTest(tf.test.TestCase):
         ]
         with mock.patch.object(SV, "ModelServer", side_effect=fake_server):
             with self.assertRaises(Stop):
-                SV.main(argv)
+                call_main(SV, *argv)
         self.assertEqual(
             captured["limits"],
             SV.RequestLimits(max_request_pixels=1000, max_batch_pixels=100, max_batch_frames=4),
@@ -201,11 +202,10 @@ class ServerFlagsTest(tf.test.TestCase):
         self.assertEqual((retry.retries, retry.base_seconds), (2, 0.5))
 
     def test_bad_flags_are_reported_without_a_traceback(self):
-        err = io.StringIO()
-        with contextlib.redirect_stderr(err):
-            rc = SV.main(["--model_base_path", self.get_temp_dir(), "--ssl_cert", "c.pem"])
+        with self.assertLogs("serving.server", "ERROR") as logs:
+            rc = call_main(SV, "--model_base_path", self.get_temp_dir(), "--ssl_cert", "c.pem")
         self.assertEqual(rc, 2)
-        self.assertIn("error: TLS needs both --ssl_cert and --ssl_key", err.getvalue())
+        self.assertIn("TLS needs both --ssl_cert and --ssl_key", "\n".join(logs.output))
 
 
 if __name__ == "__main__":

@@ -3,14 +3,18 @@
 import contextlib
 import io
 import os
+import re
 
 import keras
 import numpy as np
 import tensorflow as tf
+from absl import flags
 from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import tflite
+from tests.cli_util import call_main
+from tfprivacy import runtime
 from tfprivacy.artifacts import save_degrader
 from tfprivacy.models import build_degrader
 
@@ -132,12 +136,32 @@ class ConvertTest(tf.test.TestCase, parameterized.TestCase):
         save_degrader(run_dir, self.model, cfg)
         out = os.path.join(self.get_temp_dir(), "tfl")
         with contextlib.redirect_stdout(io.StringIO()) as stdout:
-            tflite.main(
-                ["--run", run_dir, "--out", out, "--quant", "int8", "--representative", "8"]
+            call_main(
+                tflite, "--run", run_dir, "--out", out, "--quant", "int8", "--representative", "8"
             )
         self.assertRegex(stdout.getvalue(), r"int8 +[0-9]+ bytes  PSNR vs float [0-9.]+ dB")
         runner = tflite.TFLiteDegrader(os.path.join(out, "degrader_int8.tflite"))
         self.assertEqual(runner.input_dtype, np.int8)
+
+    def test_command_line_flags(self):
+        def parse(*args):
+            runtime.parse_flags(tflite.FLAGS, ["tflite", "--run=r", "--out=o", *args])
+            return list(tflite.FLAGS.quant)
+
+        self.assertEqual(parse(), ["all"])
+        # Several after one --quant (as argparse took them), or the flag repeated (absl).
+        self.assertEqual(parse("--quant", "int8", "float16", "--strict"), ["int8", "float16"])
+        self.assertTrue(tflite.FLAGS.strict)
+        self.assertEqual(parse("--quant=int8", "--quant=dynamic"), ["int8", "dynamic"])
+        self.assertFalse(tflite.FLAGS.strict)  # each parse starts from the defaults
+        # A bad choice is refused while parsing, naming the allowed ones.
+        allowed = re.escape("<float32|float16|dynamic|int8|all>")
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, allowed):
+            parse("--quant", "int4")
+        with self.assertRaisesRegex(flags.Error, "--run"):
+            runtime.parse_flags(tflite.FLAGS, ["tflite", "--out=o"])
+        with self.assertRaisesRegex(flags.Error, "unexpected argument"):
+            parse("--quant=int8", "stray")
 
     def test_bad_arguments(self):
         with self.assertRaisesRegex(tflite.TFLiteError, "quant"):

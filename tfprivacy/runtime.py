@@ -7,6 +7,10 @@ so TF_CPP_MIN_LOG_LEVEL does not silence them. `import_tensorflow()` captures st
 loads and initialises its devices, and passes on every line except those known notes. With an
 NVIDIA device (or TFPRIVACY_TF_VERBOSE=1) nothing is captured: the GPU build still reports its
 devices.
+
+`run_cli(main, FLAGS)` is the start of every command line of serving/ and benchmarks/: absl
+flags from the module's own FlagValues, a bad value refused before any work, then TensorFlow
+imported quietly, `quiet_logs()`, and `main(argv)`.
 """
 
 from __future__ import annotations
@@ -69,3 +73,108 @@ def quiet_logs() -> None:
 
     absl_logging.set_verbosity(absl_logging.WARNING)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command lines: absl flags, one way for every `python -m ...` of serving/ and benchmarks/.
+#
+# Those modules import one another (serving.server imports serving.export, serving.edge imports
+# serving.tflite, ...), so each keeps its flags in its own FlagValues (`FLAGS` at module level)
+# rather than absl's global one, where two modules' --run or --out would collide. `run_cli`
+# puts the flags of the module being run, and only those, on the command line.
+
+
+def expand_list_flags(argv: list[str], flag_values) -> list[str]:
+    """argv with `--name a b c` written `--name=a --name=b --name=c` for each multi-valued flag
+    of `flag_values`: such a flag takes its values as argparse's nargs did (those that follow
+    it, up to the next argument starting with '-'), as well as absl's repeated --name=a.
+
+    Raises flags.Error for a multi-valued flag given no value.
+    """
+    from absl import flags
+
+    multi = {name for name in flag_values if isinstance(flag_values[name], flags.MultiFlag)}
+    out, i = [argv[0]], 1
+    while i < len(argv):
+        arg = argv[i]
+        i += 1
+        if arg == "--":
+            out += argv[i - 1 :]
+            break
+        name = arg.lstrip("-")
+        if not arg.startswith("-") or "=" in name or name not in multi:
+            out.append(arg)
+            continue
+        values = []
+        while i < len(argv) and not argv[i].startswith("-"):
+            values.append(argv[i])
+            i += 1
+        if not values:
+            raise flags.Error(f"flag --{name}: give at least one value")
+        out += [f"--{name}={value}" for value in values]
+    return out
+
+
+def parse_flags(flag_values, argv: list[str]) -> list[str]:
+    """Parses `argv` (program name first) into `flag_values` from their defaults; returns what
+    `main(argv)` of a `run_cli` command line receives. For tests, which call main directly.
+
+    Raises flags.Error (a bad value, a missing required flag, an unexpected argument).
+    """
+    flag_values.unparse_flags()
+    rest = flag_values(expand_list_flags(list(argv), flag_values))
+    _no_positional_arguments(rest)
+    return rest
+
+
+def _no_positional_arguments(rest: list[str]) -> None:
+    from absl import flags
+
+    if len(rest) > 1:
+        raise flags.Error(f"unexpected argument(s): {' '.join(rest[1:])} (flags are --name=value)")
+
+
+def run_cli(main, flag_values) -> None:
+    """`app.run(main)` with the flags of `flag_values` (the running module's FLAGS) on the
+    command line, beside absl's own (--helpfull lists them all; --flagfile, --verbosity).
+
+    A bad flag value (an unknown choice names the allowed ones), a missing required flag or a
+    stray argument: absl's usage error, status 1, before any work. --help (-h) and --helpfull
+    print the help and exit 0. Then TensorFlow is imported by `import_tensorflow` (without its
+    CPU-only start-up notes; a module importing TF at the top calls it first itself, when run
+    as __main__), TF's and absl's INFO lines are silenced by `quiet_logs` unless --verbosity was
+    given, and `main(argv)` runs; its return value is the exit status.
+    """
+    import textwrap
+
+    from absl import app, flags
+
+    flags.FLAGS.append_flag_values(flag_values)
+    for module, defined in flag_values.flags_by_module_dict().items():
+        for flag in defined:  # --help lists the running module's flags under its name
+            flags.FLAGS.register_flag_by_module(module, flag)
+
+    def parse(argv):
+        argv = [arg if arg != "-h" else "--help" for arg in argv]  # argparse's -h, still
+        try:
+            rest = flags.FLAGS(expand_list_flags(argv, flag_values))
+            _no_positional_arguments(rest)
+        except flags.Error as err:  # what app.parse_flags_with_usage prints
+            message = str(err)
+            if "\n" in message:
+                message = "\n" + textwrap.indent(message, "  ")
+            sys.stderr.write(f"FATAL Flags parsing error: {message}\n")
+            sys.stderr.write("Pass --helpshort or --helpfull to see help on flags.\n")
+            sys.exit(1)
+        except SystemExit as stop:  # only absl's help flags exit while parsing, with 1
+            raise SystemExit(0 if stop.code == 1 else stop.code) from None
+        flag_values.mark_as_parsed()
+        return rest
+
+    def start(argv):
+        import_tensorflow()
+        if not flags.FLAGS["verbosity"].present:
+            quiet_logs()
+        return main(argv)
+
+    app.run(start, flags_parser=parse)

@@ -1,0 +1,85 @@
+"""The `python -m` command lines of serving/ and benchmarks/, started as a user starts them
+(tfprivacy.runtime.run_cli): --helpfull works, and a bad choice is a usage error before any work.
+
+One subprocess per check (each serving module imports TF: about 5 s each).
+"""
+
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+from absl.testing import parameterized
+
+from tests.subprocess_util import ROOT
+from tfprivacy import runtime
+
+# module -> (one of its own flags, (a command line with a bad choice, what its usage error must
+# name) or None where the command line has no choice-valued flag). {out}: a path it must not
+# create.
+CLIS = {
+    "serving.client": ("--retry_seconds", None),
+    "serving.edge": ("--max_frames", None),
+    "serving.export": ("--config_base_path", None),
+    "serving.server": ("--max_batch_pixels", None),
+    "serving.quantized_savedmodel": ("--name", None),
+    "serving.qat": ("--learning_rate", None),
+    "serving.tflite": (
+        "--representative",
+        (
+            ["--run=RUN", "--out={out}", "--quant", "int8", "int4"],
+            "<float32|float16|dynamic|int8|all>",
+        ),
+    ),
+    "benchmarks.benchmark_properties": ("--clip_epochs", None),
+    "benchmarks.latency_bench": (
+        "--ablation_variant",
+        (["--run", "RUN", "--variants=huge"], "<full|light>"),
+    ),
+    "benchmarks.pipeline_bench": (
+        "--max_videos",
+        (["--experiment=bogus"], "known: benchmark benchmark_cross benchmark_tiny"),
+    ),
+}
+
+
+def _run(module, *args):
+    # Without TF_CPP_MIN_LOG_LEVEL (conftest sets it): the start-up is quiet by itself.
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+
+
+class CommandLineTest(parameterized.TestCase):
+    @parameterized.parameters(*CLIS)
+    def test_helpfull_and_bad_choices(self, module):
+        own_flag, bad = CLIS[module]
+        help_ = _run(module, "--helpfull")
+        self.assertEqual(help_.returncode, 0, help_.stderr)
+        self.assertIn(own_flag, help_.stdout)
+        self.assertIn("--verbosity", help_.stdout)  # absl's flags too
+        self.assertNotIn("Traceback", help_.stderr)
+        if not runtime.has_nvidia_device():
+            self.assertNotIn("cuInit", help_.stderr)
+        if bad is None:
+            return
+        args, allowed = bad
+        with tempfile.TemporaryDirectory() as tmp:
+            target = os.path.join(tmp, "never")
+            result = _run(module, *(a.format(out=target) for a in args))
+            self.assertNotEqual(result.returncode, 0)
+            self.assertIn("FATAL Flags parsing error", result.stderr)
+            self.assertIn(allowed, result.stderr)
+            self.assertNotIn("Traceback", result.stderr)
+            self.assertFalse(os.path.exists(target))  # refused before any work
+
+
+if __name__ == "__main__":
+    unittest.main()
