@@ -47,7 +47,7 @@ class StrategiesTest(tf.test.TestCase):
         }
         for name, expected in cases.items():
             game = _Recorder()
-            _strategy(name).step(game, 7, {})
+            _strategy(name, privacy_steps=1).step(game, 7, {})
             self.assertEqual(game.calls, expected, name)
 
     def test_privacy_steps_per_adversarial_step(self):

@@ -62,7 +62,7 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
             self.assertLen(calls, runs)
             self.assertEqual(summary.get("identity_skipped", False), runs == 0)
             self.assertEqual(summary["identity_start_l1"], 0.0)
-            label = "identity phase skipped" if runs == 0 else "after identity pretraining"
+            label = "no identity phase" if runs == 0 else "after identity pretraining"
             self.assertIn(label, format_summary(summary))
 
     def test_cross_dataset_mode(self):

@@ -12,7 +12,10 @@ from absl import app, flags
 
 from tfprivacy import config as C
 from tfprivacy import runtime
-from tfprivacy.eval import cache, evaluate_lib, protocol
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
+from tfprivacy.eval import cache, evaluate_lib, protocol  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_string(

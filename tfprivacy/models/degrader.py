@@ -181,24 +181,29 @@ class _Builder:
         """x blended per pixel towards its greyscale, then towards ever coarser versions of it.
 
         out = c + g1 (L2(c) - c) ..., c = x + g0 (grey(x) - x): every gate g in (0, 1) is a
-        per-pixel map from a small network at 1/4 resolution (upsampled bilinearly), and Lk(c)
+        per-pixel map from a small network (its context gathered at 1/4 resolution, then brought
+        back to 1/2 resolution beside the stem's features, U-Net style, so that a gate can tell
+        a hand from the face next to it; upsampled bilinearly to full resolution), and Lk(c)
         is c averaged over k x k blocks and upsampled bilinearly. Each output pixel is a convex
         combination of desaturated and smoothed versions of the input: f_d can only remove
         colour and detail, where its gates say, never add a pattern of its own.
         """
         L = self.L
-        h = self.conv(x, 2 * w, 3, strides=2)
-        h = self.sepconv(h, 4 * w, strides=2)
+        stem = self.conv(x, 2 * w, 3, strides=2)  # 1/2
+        h = self.sepconv(stem, 4 * w, strides=2)  # 1/4
         for _ in range(blocks):
             y = self.sepconv(h, 4 * w)
             y = self.sepconv(y, 4 * w, act=False)
             h = L.Add(name=self._name("res_add"))([h, y])
+        h = self.conv(self.up(h), 2 * w, 1)  # back to 1/2
+        h = L.Add(name=self._name("skip_add"))([h, stem])
+        h = self.sepconv(h, 2 * w)
         n = 1 + len(PYRAMID_LEVELS)
         name = self._name("gate_logits")
         self.fixed[name] = None  # zero kernel, bias PYRAMID_GATE_BIAS (trainable)
         logits = L.Conv2D(n, 3, padding="same", kernel_initializer="zeros", name=name)(h)
         gates = L.Activation("sigmoid", name=self._name("gates"))(logits)
-        gates = L.UpSampling2D(4, interpolation="bilinear", name=self._name("gates_up"))(gates)
+        gates = L.UpSampling2D(2, interpolation="bilinear", name=self._name("gates_up"))(gates)
 
         def blend(a, target, i):  # a + g_i * (target - a), g_i repeated over the 3 channels
             pick = np.zeros((n, 3), np.float32)

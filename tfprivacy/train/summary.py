@@ -57,7 +57,7 @@ def format_summary(summary: dict) -> str:
     rows = [
         ("raw clips (pretrained f_T, f_b)", "raw"),
         (
-            "f_d at start (identity phase skipped)"
+            "f_d at start (no identity phase)"
             if summary.get("identity_skipped")
             else "f_d after identity pretraining",
             "identity",
