@@ -188,7 +188,9 @@ def plot(records: list, attributes, path: str, title: str) -> None:
     ax.set_yticklabels([f"step {steps[i]}" for i in pick])
     ax.set_xticks([])
     ax.set_title("f_d's output on four test frames")
-    fig.suptitle(title)
+    import textwrap
+
+    fig.suptitle("\n".join(textwrap.wrap(title, 150)), fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

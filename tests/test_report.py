@@ -58,6 +58,17 @@ class ReportTest(tf.test.TestCase):
         self.assertIn("| down4 | 70.0 | 65.0 |", md)
         self.assertIn("Chance: action top-1 12.5, cMAP 50.0", md)
 
+    def test_action_of_raw_and_leakage_left(self):
+        rel = report.relative_to_raw(_report())
+        # learned: 0.8 / 0.9 of raw's action; (0.6 - 0.5) / (0.9 - 0.5) of its leakage.
+        self.assertAlmostEqual(rel["learned"]["action_of_raw"], 0.8 / 0.9)
+        self.assertAlmostEqual(rel["learned"]["leakage"], 0.25)
+        self.assertAlmostEqual(rel["raw"]["leakage"], 1.0)
+        self.assertIn("learned: action 88.9% of raw, leakage left 0.25", report.markdown(_report()))
+        no_raw = _report()
+        del no_raw["results"]["raw"]
+        self.assertEqual(report.relative_to_raw(no_raw), {})
+
     def test_mean_std_shown_with_several_seeds(self):
         self.assertEqual(report._fmt(_stat(0.5, 0.7)), "60.0 ± 10.0")
         self.assertEqual(report._fmt(_stat(0.5)), "50.0")

@@ -100,7 +100,8 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
         # The degrader's output clip hides NaN weights from its loss: the weight check at
         # checkpoint time still refuses to write them.
         run_dir = os.path.join(self.get_temp_dir(), "nan_degrader")
-        cfg = tiny(run_dir, "trainer.checkpoint_every=2")
+        # identity_tolerance 0: the identity phase runs although f_d starts as the identity.
+        cfg = tiny(run_dir, "trainer.checkpoint_every=2", "trainer.identity_tolerance=0")
         cfg.trainer.degrader_lr = float("nan")  # past the config check: weights that blow up
         with self.assertRaisesRegex(NonFiniteLossError, r"phase identity.*non-finite.*degrader"):
             Trainer(cfg).train()

@@ -150,6 +150,9 @@ class TrainerConfig:
     degrader_lr: float = _f(1e-3, lo=0.0, lo_open=True)
     target_lr: float = _f(1e-3, lo=0.0, lo_open=True)
     privacy_lr: float = _f(2e-3, lo=0.0, lo_open=True)
+    # Fixed-length phases (pretraining, attack) run this many steps per graph call, never
+    # past a logging or checkpoint step; 1 = one call per step.
+    steps_per_loop: int = _f(25, lo=1)
     checkpoint_every: int = _f(50, lo=1)
     log_every: int = _f(25, lo=1)
     val_batches: int = _f(0, lo=0)  # validation batches (carved from train); 0 = all of them

@@ -269,6 +269,9 @@ def run_evaluation(
         "bad_inputs": pipeline.bad_inputs(),
         "timing": timing,
     }
+    out["relative_to_raw"] = report.relative_to_raw(out)
     out["files"] = report.write_report(run_dir, out, frames)
+    for line in report.relative_lines(out):
+        say(f"[eval] {line}")
     say(f"[eval] done in {timing['total_s']:.1f}s; report: {out['files']['md']}")
     return out

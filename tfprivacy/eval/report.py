@@ -38,6 +38,38 @@ def _signed(d: Mapping) -> str:
     return f"{100 * d['mean']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
+def relative_to_raw(report: Mapping) -> dict:
+    """Per degrader (raw among the results): action top-1 as a fraction of raw's, and the
+    leakage left, (cMAP - chance) / (raw cMAP - chance), both on the seed means; {} without raw.
+    The issue's bar for a learned f_d: action >= 0.95 of raw, leakage <= 0.5."""
+    results = report["results"]
+    if "raw" not in results:
+        return {}
+    chance = report["chance"]["cmap"]
+    raw = results["raw"]
+    span = raw["worst_case"]["cmap"]["mean"] - chance
+    out = {}
+    for name, r in results.items():
+        out[name] = {
+            "action_of_raw": r["action_top1"]["mean"] / raw["action_top1"]["mean"],
+            "leakage": (r["worst_case"]["cmap"]["mean"] - chance) / span if span > 0 else None,
+        }
+    return out
+
+
+def relative_lines(report: Mapping) -> list[str]:
+    """One line per degrader: its action as % of raw and the leakage left."""
+    lines = []
+    for name, rel in relative_to_raw(report).items():
+        if name == "raw" or rel["leakage"] is None:
+            continue
+        lines.append(
+            f"{name}: action {100 * rel['action_of_raw']:.1f}% of raw, leakage left "
+            f"{rel['leakage']:.2f} of raw's (worst-case cMAP over chance)"
+        )
+    return lines
+
+
 def markdown(report: Mapping) -> str:
     """Tables: the trade-off per degrader, per-attribute worst-case AP, cMAP per attacker."""
     results = report["results"]
@@ -94,6 +126,9 @@ def markdown(report: Mapping) -> str:
             f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | {probe} | "
             f"{_fmt(w['macro_f1'])} | {attackers} | {psnr} |"
         )
+    relative = relative_lines(report)
+    if relative:
+        lines += ["", "Against raw (seed means): " + "; ".join(relative) + "."]
     comparisons = report.get("comparisons") or []
     if comparisons:
         lines += [

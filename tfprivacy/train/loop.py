@@ -225,6 +225,33 @@ class Trainer:
             return {"privacy_loss": loss, "privacy_acc": acc}
         return self._adversarial_step(step)
 
+    # Phases whose every step is one update of one kind: run as multi-step loops.
+    _LOOPED = {"pretrain_target": "target", "pretrain_privacy": "privacy", "attack": "privacy"}
+
+    def _chunk(self, name: str, step: int, total: int) -> int:
+        """Steps the next call runs: 1, or for a looped phase up to trainer.steps_per_loop,
+        never past the next logging or checkpoint step (so checkpoints, and with them a
+        resumed run's batches, fall where single steps put them)."""
+        t = self.cfg.trainer
+        if name not in self._LOOPED or t.steps_per_loop <= 1:
+            return 1
+        to_log = t.log_every - step % t.log_every
+        to_ckpt = t.checkpoint_every - step % t.checkpoint_every
+        return max(1, min(t.steps_per_loop, to_log, to_ckpt, total - step))
+
+    def _loop_steps(self, name: str, step: int, n: int) -> dict:
+        kind = self._LOOPED[name]
+        iterator, which, pick = self.streams.loop_source("action" if kind == "target" else kind)
+        (loss, acc), first_bad = self.steps.loop(kind, iterator, pick, n)
+        self.streams.advance(which, n)
+        if int(first_bad) >= 0:
+            raise NonFiniteLossError(
+                f"non-finite loss '{kind}_loss' in phase {name} at step "
+                f"{step + int(first_bad)} (model: {_model_of(kind)}); stopping without writing "
+                "a checkpoint"
+            )
+        return {f"{kind}_loss": loss, f"{kind}_acc": acc}
+
     def _adversarial_step(self, step: int) -> dict:
         adv = self.cfg.adversary
         out = {}
@@ -308,16 +335,22 @@ class Trainer:
             )
             self.results["identity_skipped"] = True
             total = 0
-        bar = _progress(self.cfg.trainer.progress and self.chief, total, start, name)
+        t = self.cfg.trainer
+        bar = _progress(t.progress and self.chief, total, start, name)
         last = {}
-        for step in range(start, total):
-            last = self._check(self._one_step(name, step))
-            self.players.phase_step.assign(step + 1)
-            bar.update(1)
+        step = start
+        while step < total:
+            n = self._chunk(name, step, total)
+            last = self._check(
+                self._loop_steps(name, step, n) if n > 1 else self._one_step(name, step)
+            )
+            step += n
+            self.players.phase_step.assign(step)
+            bar.update(n)
             bar.set_postfix({k: _short(v) for k, v in last.items()}, refresh=False)
-            if self.chief and (step + 1) % self.cfg.trainer.log_every == 0:
+            if self.chief and step % t.log_every == 0:
                 self._log_scalars(f"train_{name}", last)
-            if (step + 1) % self.cfg.trainer.checkpoint_every == 0 and step + 1 < total:
+            if step % t.checkpoint_every == 0 and step < total:
                 self._checkpoint()
         bar.close()
         self._end_phase(name)

@@ -53,6 +53,33 @@ class Steps:
         )
         self.privacy = tf.function(self._privacy)
         self.degrader = tf.function(self._degrader)
+        self._loops: dict = {}
+
+    # ---- several steps of one kind in one call (fixed-length phases) --------------------
+    def loop(self, kind: str, iterator, pick, n: int):
+        """Runs n updates of `kind` ("target" or "privacy") in one graph call, drawing each
+        batch as pick(next(iterator)); returns the last step's figures and the index of the
+        first step whose figures were not finite (-1: none). The host sees the losses once per
+        call, not once per step."""
+        if kind not in self._loops:
+            step = {
+                "target": lambda batch: self._target(batch, train_degrader=False),
+                "privacy": self._privacy,
+            }[kind]
+
+            def finite(values):
+                return tf.reduce_all([tf.reduce_all(tf.math.is_finite(v)) for v in values])
+
+            def run(iterator, n):
+                out = step(pick(next(iterator)))
+                first_bad = tf.where(finite(out), -1, 0)
+                for i in tf.range(1, n):
+                    out = step(pick(next(iterator)))
+                    first_bad = tf.where((first_bad < 0) & ~finite(out), i, first_bad)
+                return out, first_bad
+
+            self._loops[kind] = tf.function(run)
+        return self._loops[kind](iterator, tf.constant(n, tf.int32))
 
     # ---- helpers -----------------------------------------------------------------------
     def _avg(self, per_example):

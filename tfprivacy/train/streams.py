@@ -137,6 +137,22 @@ class Streams:
     def next_privacy(self):
         return self._next(ACTION)[1] if self.joint else self._next(PRIVACY)
 
+    def loop_source(self, kind: str):
+        """(iterator, pick) for a multi-step loop drawing `kind` ("action" or "privacy")
+        batches inside a tf.function: pick(next(iterator)) is the batch; count them with
+        `advance`."""
+        if kind not in ("action", "privacy"):
+            raise ValueError(f"loop_source: unknown kind {kind!r}")
+        if self.joint:
+            part = 0 if kind == "action" else 1
+            return self._iters[ACTION], ACTION, (lambda element: element[part])
+        which = ACTION if kind == "action" else PRIVACY
+        return self._iters[which], which, (lambda element: element)
+
+    def advance(self, which: int, n: int) -> None:
+        """Counts n batches drawn from stream `which` by a multi-step loop."""
+        self._counts[which] += n
+
     def next_both(self):
         if self.joint:
             return self._next(ACTION)
