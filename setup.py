@@ -30,6 +30,8 @@ setup(
     description="Privacy-preserving video recognition with a learned degradation (TF/Keras).",
     python_requires=">=3.11",
     packages=find_packages(include=["tfprivacy", "tfprivacy.*", "trainers", "serving", "configs"]),
+    # The shipped degraders (tfprivacy/pretrained/<name>/: config, weights, evidence).
+    package_data={"tfprivacy.pretrained": ["*/*.json", "*/*.h5", "*/*.md"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
         "test": ["pytest>=8", "ruff>=0.6"],

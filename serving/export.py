@@ -23,7 +23,7 @@ import shutil
 from absl import flags
 from absl import logging as absl_logging
 
-from tfprivacy import runtime
+from tfprivacy import pretrained, runtime
 
 if __name__ == "__main__":
     runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
@@ -232,7 +232,7 @@ def export_run(
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+pretrained.define_source_flags(FLAGS)  # --run RUN_DIR or --pretrained NAME
 flags.DEFINE_string(
     "out", None, "MODEL_BASE (TF Serving layout root)", required=True, flag_values=FLAGS
 )
@@ -251,7 +251,11 @@ def main(argv) -> int:
     del argv
     try:
         path = export_run(
-            FLAGS.run, FLAGS.out, FLAGS.version, FLAGS.model_name, FLAGS.config_base_path
+            pretrained.source_dir(FLAGS),
+            FLAGS.out,
+            FLAGS.version,
+            FLAGS.model_name,
+            FLAGS.config_base_path,
         )
     except ExportError as e:  # the message names the folder and what failed: no trace-back
         absl_logging.error("%s", e)

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 
 from absl import flags
 
-from tfprivacy import runtime
+from tfprivacy import pretrained, runtime
 
 if __name__ == "__main__":
     runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
@@ -332,7 +332,7 @@ def psnr_lines(report: dict, floor: float = MIN_QUANT_PSNR_DB) -> tuple[list[str
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("run", None, "training run directory", required=True, flag_values=FLAGS)
+pretrained.define_source_flags(FLAGS)  # --run RUN_DIR or --pretrained NAME
 flags.DEFINE_string(
     "out", None, "folder for degrader_<quant>.tflite", required=True, flag_values=FLAGS
 )
@@ -362,9 +362,9 @@ def main(argv) -> int:
     from tfprivacy.artifacts import load_degrader
 
     quants = QUANT_TYPES if "all" in FLAGS.quant else tuple(dict.fromkeys(FLAGS.quant))
-    _, cfg = load_degrader(FLAGS.run)
+    _, cfg = load_degrader(pretrained.source_dir(FLAGS))
     size = FLAGS.frame_size or cfg.export.tflite_frame_size
-    model, _ = load_degrader(FLAGS.run, frame_size=size)
+    model, _ = load_degrader(pretrained.source_dir(FLAGS), frame_size=size)
     frames = representative_frames_from_pipeline(cfg.data, FLAGS.representative, size)
     # Half the drawn frames calibrate, the other half measure PSNR against the float model.
     calib, held_out = frames[: len(frames) // 2], frames[len(frames) // 2 :]

@@ -35,7 +35,7 @@ CLIS = {
     "benchmarks.benchmark_properties": ("--clip_epochs", None),
     "benchmarks.latency_bench": (
         "--ablation_variant",
-        (["--run", "RUN", "--variants=huge"], "<full|light>"),
+        (["--run", "RUN", "--variants=huge"], "<full|light|pyramid>"),
     ),
     "benchmarks.pipeline_bench": (
         "--max_videos",

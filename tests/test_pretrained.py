@@ -1,0 +1,67 @@
+"""tfprivacy.pretrained: shipped degraders load and export; the source flags are checked."""
+
+import os
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+from absl import flags
+
+from configs import get_config
+from tfprivacy import artifacts, pretrained
+from tfprivacy.models import build_degrader
+
+
+class PretrainedTest(tf.test.TestCase):
+    def test_ship_then_path_round_trip_and_clear_errors(self):
+        run, root = (
+            tempfile.mkdtemp(dir=self.get_temp_dir()),
+            tempfile.mkdtemp(dir=self.get_temp_dir()),
+        )
+        cfg = get_config("benchmark_tiny")
+        artifacts.save_degrader(run, build_degrader(cfg.model, frame_size=32), cfg)
+        with open(os.path.join(run, "report.md"), "w") as f:
+            f.write("# evidence\n")
+        out = pretrained.ship(run, "tiny", root=root)
+        self.assertEqual(pretrained.names(root), ["tiny"])
+        self.assertEqual(pretrained.path("tiny", root=root), out)
+        self.assertTrue(os.path.isfile(os.path.join(out, "report.md")))
+        model, loaded = artifacts.load_degrader(out)
+        self.assertEqual(loaded.model.degrader, cfg.model.degrader)
+        with self.assertRaisesRegex(artifacts.RunDirError, "no pretrained degrader 'nope'.*tiny"):
+            pretrained.path("nope", root=root)
+        with self.assertRaisesRegex(ValueError, "plain folder name"):
+            pretrained.ship(run, "../x", root=root)
+        with self.assertRaisesRegex(artifacts.RunDirError, "missing"):
+            pretrained.ship(tempfile.mkdtemp(dir=self.get_temp_dir()), "empty", root=root)
+
+    def test_shipped_default_loads_and_degrades(self):
+        self.assertIn("pyramid", pretrained.names())
+        model, cfg = artifacts.load_degrader(pretrained.path("pyramid"))
+        self.assertEqual(cfg.model.degrader, "pyramid")
+        x = np.random.default_rng(0).random((2, 64, 64, 3), np.float32)
+        y = model(x).numpy()
+        self.assertEqual(y.shape, x.shape)
+        self.assertAllInRange(y, 0.0, 1.0)
+        self.assertGreater(np.abs(y - x).mean(), 0.01)  # trained: not the identity
+
+    def test_source_flags_need_exactly_one(self):
+        for argv, ok in (
+            (["prog", "--pretrained", "pyramid"], True),
+            (["prog", "--run", "/tmp/r"], True),
+            (["prog"], False),
+            (["prog", "--run", "/tmp/r", "--pretrained", "pyramid"], False),
+            (["prog", "--pretrained", "bogus"], False),
+        ):
+            values = flags.FlagValues()
+            pretrained.define_source_flags(values)
+            if ok:
+                values(argv)
+                self.assertTrue(pretrained.source_dir(values))
+            else:
+                with self.assertRaises(flags.IllegalFlagValueError):
+                    values(argv)
+
+
+if __name__ == "__main__":
+    tf.test.main()

@@ -1,0 +1,87 @@
+"""Trained degraders shipped with the package: each a run dir of its own, read by the tools.
+
+    python -m serving.export --pretrained pyramid --out models
+    python -m serving.tflite --pretrained pyramid --out tflite_models --quant int8
+
+`tfprivacy/pretrained/<name>/` holds what a run dir holds for the tools that read a trained
+f_d (config.json, degrader.weights.h5) plus the run's summary.json and the ruler's report.md,
+so a shipped degrader carries its own evidence. Rebuilt from a finished run with
+
+    python -m tfprivacy.pretrained --run runs/default --name pyramid
+
+(after `python -m trainers.adversarial`, the main job, which trains and evaluates it).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+from tfprivacy import artifacts
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+FILES = (artifacts.CONFIG_FILE, artifacts.DEGRADER_WEIGHTS)
+EVIDENCE = (artifacts.SUMMARY_FILE, "report.md")
+
+
+def names(root: str = ROOT) -> list[str]:
+    """The shipped degraders' names (folders of `root` holding f_d's weights)."""
+    return sorted(d for d in os.listdir(root) if os.path.isfile(os.path.join(root, d, FILES[1])))
+
+
+def path(name: str, root: str = ROOT) -> str:
+    """The run dir of the shipped degrader `name`; a clear error naming the known ones."""
+    d = os.path.join(root, name)
+    if os.sep in name or name.startswith(".") or not os.path.isfile(os.path.join(d, FILES[1])):
+        raise artifacts.RunDirError(
+            f"no pretrained degrader {name!r}; shipped: {', '.join(names(root)) or 'none'}"
+        )
+    return d
+
+
+def ship(run_dir: str, name: str, root: str = ROOT) -> str:
+    """Copies a finished run's f_d and its evidence into the package under `name`."""
+    if not name or os.sep in name or name.startswith("."):
+        raise ValueError(f"pretrained name {name!r}: one plain folder name, please")
+    for f in FILES:
+        if not os.path.isfile(os.path.join(run_dir, f)):
+            raise artifacts.RunDirError(f"{os.path.join(run_dir, f)}: missing; did it finish?")
+    out = os.path.join(root, name)
+    os.makedirs(out, exist_ok=True)
+    for f in FILES + EVIDENCE:
+        src = os.path.join(run_dir, f)
+        if os.path.isfile(src):
+            shutil.copyfile(src, os.path.join(out, f))
+    return out
+
+
+def define_source_flags(flag_values) -> None:
+    """--run RUN_DIR or --pretrained NAME (exactly one), checked at parse time."""
+    from absl import flags
+
+    flags.DEFINE_string("run", None, "training run directory", flag_values=flag_values)
+    flags.DEFINE_string(
+        "pretrained",
+        None,
+        f"a degrader shipped with the package instead of --run: {', '.join(names())}",
+        flag_values=flag_values,
+    )
+    flags.register_multi_flags_validator(
+        ["run", "pretrained"],
+        lambda v: (v["run"] is None) != (v["pretrained"] is None),
+        message="give exactly one of --run RUN_DIR and --pretrained NAME",
+        flag_values=flag_values,
+    )
+    flags.register_validator(
+        "pretrained",
+        lambda name: name is None or name in names(),
+        message=f"--pretrained: one of {', '.join(names()) or '(none shipped)'}",
+        flag_values=flag_values,
+    )
+
+
+def source_dir(flag_values) -> str:
+    """The run dir the source flags name."""
+    if flag_values.pretrained is not None:
+        return path(flag_values.pretrained)
+    return flag_values.run
