@@ -26,14 +26,25 @@ from absl import app, flags
 
 from tfprivacy import runtime
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "benchmark", "Named experiment.")
-flags.DEFINE_multi_string("set", [], "Config override part.field=value (repeatable).")
-flags.DEFINE_string("out", None, "Folder for the run, diagnosis.json and diagnosis.png.")
-flags.DEFINE_integer("probe_every", 50, "Adversarial steps between probes.", lower_bound=1)
-flags.DEFINE_integer("fresh_steps", 300, "Training steps of each fresh attacker.", lower_bound=1)
-flags.DEFINE_integer("probe_batches", 40, "Test batches the APs are measured on.", lower_bound=1)
-flags.mark_flag_as_required("out")
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("config", "benchmark", "Named experiment.", flag_values=FLAGS)
+flags.DEFINE_multi_string(
+    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "out", None, "Folder for the run, diagnosis.json and diagnosis.png.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "probe_every", 50, "Adversarial steps between probes.", lower_bound=1, flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "fresh_steps", 300, "Training steps of each fresh attacker.", lower_bound=1, flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "probe_batches", 40, "Test batches the APs are measured on.", lower_bound=1, flag_values=FLAGS
+)
+flags.mark_flag_as_required("out", flag_values=FLAGS)
 
 
 def build_trainer_class():
@@ -226,4 +237,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

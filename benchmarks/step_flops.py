@@ -21,11 +21,20 @@ from absl import app, flags
 
 from tfprivacy import runtime
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "benchmark", "Named experiment whose shapes and players are timed.")
-flags.DEFINE_multi_string("set", [], "Config override part.field=value (repeatable).")
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "config", "benchmark", "Named experiment whose shapes and players are timed.", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
+)
 flags.DEFINE_integer(
-    "steps", 30, "Timed calls per step kind (after 3 warm-up calls).", lower_bound=1
+    "steps",
+    30,
+    "Timed calls per step kind (after 3 warm-up calls).",
+    lower_bound=1,
+    flag_values=FLAGS,
 )
 
 _CONV = {"Conv2D", "Conv3D", "DepthwiseConv2dNative"}
@@ -244,4 +253,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS)
