@@ -111,6 +111,10 @@ class Players:
                     continue
                 var.assign(tf.zeros_like(var))
 
+    def seed_as_after_reinitialise(self, seed: int) -> None:
+        """Leaves the global seeds as `reinitialise_privacy(seed)` leaves them."""
+        keras.utils.set_random_seed(seed * 1009 + len(self.privacy) - 1)
+
     def all_finite(self) -> tuple[bool, str]:
         """Checks every weight; returns (ok, name of the first model holding a non-finite value)."""
         models = [("degrader", self.degrader), ("target", self.target)] + [

@@ -291,10 +291,13 @@ class Trainer:
                 self.streams.next_action()
             )
 
+    def _attack_seed(self) -> int:
+        return self.cfg.trainer.seed * 7919 + 10**6
+
     def _enter_phase(self, name: str) -> None:
         if name == "attack":
             # Fresh attackers: nothing they learnt during the game carries over.
-            self.players.reinitialise_privacy(seed=self.cfg.trainer.seed * 7919 + 10**6)
+            self.players.reinitialise_privacy(seed=self._attack_seed())
 
     def _end_phase(self, name: str) -> None:
         v = self.validator
@@ -371,6 +374,10 @@ class Trainer:
             )
         while self.players.phase_name != "done":
             phase = int(self.players.phase.numpy())
+            if PHASES[phase] == "attack":
+                # The phase's shuffles read TF's global seed, which entering it (fresh privacy
+                # models, seeded) left set; set it the same way in a run resumed inside it.
+                self.players.seed_as_after_reinitialise(self._attack_seed())
             self.streams.start_phase(phase, tuple(int(c) for c in self.players.consumed.numpy()))
             with pipeline.clean_errors():  # too many bad videos: one clear error, not a TF trace
                 self.run_phase(PHASES[phase])
