@@ -107,15 +107,16 @@ def quantize(twin):
         default_8bit_quantize_configs as configs8,
     )
 
-    from tfprivacy.models.degrader import depth_to_space_layer
+    from tfprivacy.models.degrader import bilinear_up_layer, depth_to_space_layer
 
     qk = tfmot.quantization.keras
     d2s = depth_to_space_layer(tf_keras.layers)
+    up = bilinear_up_layer(tf_keras.layers)
     config_cls = _pass_through_config()
 
     def annotate(layer):
         fresh = layer.__class__.from_config(layer.get_config())
-        if isinstance(layer, d2s):
+        if isinstance(layer, d2s | up):
             return qk.quantize_annotate_layer(fresh, config_cls())
         if isinstance(layer, tf_keras.layers.Multiply | tf_keras.layers.Subtract):
             return qk.quantize_annotate_layer(fresh, configs8.Default8BitOutputQuantizeConfig())
@@ -128,6 +129,7 @@ def quantize(twin):
         annotated.set_weights(twin.get_weights())
         scope = {
             "DepthToSpace": d2s,
+            "BilinearUp": up,
             "PassThroughQuantizeConfig": config_cls,
             "Default8BitOutputQuantizeConfig": configs8.Default8BitOutputQuantizeConfig,
         }

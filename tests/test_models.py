@@ -130,6 +130,7 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
             "UpSampling2D",
             "DepthToSpace",  # weightless; serving.qat gives it a pass-through quantize config
             "AveragePooling2D",  # the pyramid's levels
+            "BilinearUp",  # weightless; serving.qat gives it a pass-through quantize config
             "Activation",  # the pyramid's sigmoid gates
             "Subtract",  # the pyramid's blends: serving.qat quantizes their outputs
             "Multiply",

@@ -45,6 +45,17 @@ class PretrainedTest(tf.test.TestCase):
         self.assertAllInRange(y, 0.0, 1.0)
         self.assertGreater(np.abs(y - x).mean(), 0.01)  # trained: not the identity
 
+    def test_shipped_default_exports_for_any_frame_size(self):
+        from serving import export
+
+        out = tempfile.mkdtemp(dir=self.get_temp_dir())
+        path = export.export_run(pretrained.path("pyramid"), out)
+        served = tf.saved_model.load(path).signatures["serving_default"]
+        for size in (64, 96):  # any multiple of 8: the SavedModel's spatial dims are free
+            frames = tf.zeros((2, size, size, 3), tf.uint8)
+            (result,) = served(frames=frames).values()
+            self.assertEqual(tuple(result.shape), (2, size, size, 3))
+
     def test_source_flags_need_exactly_one(self):
         for argv, ok in (
             (["prog", "--pretrained", "pyramid"], True),

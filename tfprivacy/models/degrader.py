@@ -203,7 +203,7 @@ class _Builder:
         self.fixed[name] = None  # zero kernel, bias PYRAMID_GATE_BIAS (trainable)
         logits = L.Conv2D(n, 3, padding="same", kernel_initializer="zeros", name=name)(h)
         gates = L.Activation("sigmoid", name=self._name("gates"))(logits)
-        gates = L.UpSampling2D(2, interpolation="bilinear", name=self._name("gates_up"))(gates)
+        gates = bilinear_up_layer(L)(2, name=self._name("gates_up"))(gates)
 
         def blend(a, target, i):  # a + g_i * (target - a), g_i repeated over the 3 channels
             pick = np.zeros((n, 3), np.float32)
@@ -219,7 +219,7 @@ class _Builder:
         y = c
         for i, k in enumerate(PYRAMID_LEVELS):
             coarse = L.AveragePooling2D(k, name=self._name("pool"))(c)
-            coarse = L.UpSampling2D(k, interpolation="bilinear", name=self._name("up"))(coarse)
+            coarse = bilinear_up_layer(L)(k, name=self._name("up"))(coarse)
             y = blend(y, coarse, i + 1)
         return y
 
@@ -244,6 +244,48 @@ PYRAMID_FACTOR = PYRAMID_LEVELS[-1]
 # Gate logits start here: sigmoid(-5) = 0.0067, so f_d starts within 1% of the identity.
 PYRAMID_GATE_BIAS = -5.0
 _LUMA = (0.299, 0.587, 0.114)
+
+
+_BILINEAR_UP: dict = {}
+
+
+def bilinear_up_layer(layers):
+    """The BilinearUp layer class for `layers` (keras.layers or tf_keras.layers).
+
+    x2, x4, ... bilinear upsampling (tf.image.resize, half-pixel centres: TFLite
+    RESIZE_BILINEAR) of any spatial size: Keras' UpSampling2D(interpolation="bilinear") needs
+    static sizes, and the exported SavedModel serves frames of any size. Weightless, so the
+    tf_keras twin lines up; serving.qat gives it a pass-through quantize config (int8
+    RESIZE_BILINEAR keeps its input's quantization).
+    """
+    if layers in _BILINEAR_UP:
+        return _BILINEAR_UP[layers]
+
+    class BilinearUp(layers.Layer):
+        def __init__(self, factor: int = 2, **kwargs):
+            super().__init__(**kwargs)
+            self.factor = int(factor)
+
+        def call(self, x):
+            import tensorflow as tf
+
+            size = tf.shape(x)[1:3] * self.factor
+            out = tf.image.resize(x, size, method="bilinear")
+            h, w = x.shape[1], x.shape[2]
+            static = (h and h * self.factor, w and w * self.factor)
+            return tf.ensure_shape(out, (None, *static, x.shape[3]))
+
+        def compute_output_shape(self, input_shape):
+            b, h, w, c = tuple(input_shape)
+            return (b, h and h * self.factor, w and w * self.factor, c)
+
+        def get_config(self):
+            return {**super().get_config(), "factor": self.factor}
+
+    if layers is keras.layers:
+        BilinearUp = keras.saving.register_keras_serializable("tfprivacy")(BilinearUp)
+    _BILINEAR_UP[layers] = BilinearUp
+    return BilinearUp
 
 
 _DEPTH_TO_SPACE: dict = {}
