@@ -33,6 +33,8 @@ so `twin.set_weights(model.get_weights())` transfers the weights.
 
 from __future__ import annotations
 
+import functools
+
 import keras
 import numpy as np
 from keras import ops
@@ -246,9 +248,24 @@ PYRAMID_GATE_BIAS = -5.0
 _LUMA = (0.299, 0.587, 0.114)
 
 
-_BILINEAR_UP: dict = {}
+def _one_class_per_keras(build):
+    """Decorator for `build(layers) -> Layer class`: made once per Keras flavour (keras.layers
+    or tf_keras.layers, the QAT twin's), and registered as serializable for Keras 3."""
+    made: dict = {}
+
+    @functools.wraps(build)
+    def get(layers):
+        if layers not in made:
+            cls = build(layers)
+            if layers is keras.layers:
+                cls = keras.saving.register_keras_serializable("tfprivacy")(cls)
+            made[layers] = cls
+        return made[layers]
+
+    return get
 
 
+@_one_class_per_keras
 def bilinear_up_layer(layers):
     """The BilinearUp layer class for `layers` (keras.layers or tf_keras.layers).
 
@@ -258,8 +275,6 @@ def bilinear_up_layer(layers):
     tf_keras twin lines up; serving.qat gives it a pass-through quantize config (int8
     RESIZE_BILINEAR keeps its input's quantization).
     """
-    if layers in _BILINEAR_UP:
-        return _BILINEAR_UP[layers]
 
     class BilinearUp(layers.Layer):
         def __init__(self, factor: int = 2, **kwargs):
@@ -282,15 +297,10 @@ def bilinear_up_layer(layers):
         def get_config(self):
             return {**super().get_config(), "factor": self.factor}
 
-    if layers is keras.layers:
-        BilinearUp = keras.saving.register_keras_serializable("tfprivacy")(BilinearUp)
-    _BILINEAR_UP[layers] = BilinearUp
     return BilinearUp
 
 
-_DEPTH_TO_SPACE: dict = {}
-
-
+@_one_class_per_keras
 def depth_to_space_layer(layers):
     """The DepthToSpace layer class for `layers` (keras.layers or tf_keras.layers).
 
@@ -298,8 +308,6 @@ def depth_to_space_layer(layers):
     XNNPACK runs in float and int8). It has no weights, so the tf_keras twin lines up, and
     serving.qat gives it a quantize config that passes its input's quantization through.
     """
-    if layers in _DEPTH_TO_SPACE:
-        return _DEPTH_TO_SPACE[layers]
 
     class DepthToSpace(layers.Layer):
         def __init__(self, block_size: int = 2, **kwargs):
@@ -319,9 +327,6 @@ def depth_to_space_layer(layers):
         def get_config(self):
             return {**super().get_config(), "block_size": self.block_size}
 
-    if layers is keras.layers:
-        DepthToSpace = keras.saving.register_keras_serializable("tfprivacy")(DepthToSpace)
-    _DEPTH_TO_SPACE[layers] = DepthToSpace
     return DepthToSpace
 
 
