@@ -16,11 +16,16 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
 
 from benchmarks import report_cli  # noqa: E402
+from tfprivacy import runtime  # noqa: E402
 
 BUDGET_S = 8 * 60
+
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+report_cli.define_flags(FLAGS, "Baselines to evaluate (with --run; no cache).")
 
 
 def lines(report: dict) -> list[str]:
@@ -54,11 +59,11 @@ def lines(report: dict) -> list[str]:
 
 
 def main(argv):
+    """Prints where the evaluation's time went. argv: the program name alone (run_cli)."""
     del argv
-    report = report_cli.load_or_run(report_cli.FLAGS.baselines, use_cache=False)
+    report = report_cli.load_or_run(FLAGS, FLAGS.baselines, use_cache=False)
     print("\n".join(lines(report)))
 
 
 if __name__ == "__main__":
-    report_cli.define_flags("Baselines to evaluate (with --run; no cache).")
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

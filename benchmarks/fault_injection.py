@@ -31,6 +31,11 @@ import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from tfprivacy import runtime  # noqa: E402
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
+
 import contextlib  # noqa: E402
 import dataclasses  # noqa: E402
 import errno  # noqa: E402
@@ -52,7 +57,7 @@ from unittest import mock  # noqa: E402
 import grpc  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-from absl import app, flags  # noqa: E402
+from absl import flags  # noqa: E402
 from absl import logging as absl_logging  # noqa: E402
 from tensorflow.python.lib.io import file_io  # noqa: E402
 
@@ -64,7 +69,6 @@ from serving import signatures as S  # noqa: E402
 from tfprivacy import artifacts  # noqa: E402
 from tfprivacy.models import build_degrader  # noqa: E402
 
-FLAGS = flags.FLAGS
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Seconds a subprocess may take to start (TF import) before the scenario gives up on it.
 START_TIMEOUT_S = 120
@@ -490,20 +494,33 @@ def run_fault(name: str, work_dir: str, **kwargs) -> Result:
         )
 
 
-def define_flags() -> None:
-    """Defined at run time only, so tests can import this module beside other scripts."""
-    flags.DEFINE_list("faults", list(FAULTS), f"Faults to inject, of {', '.join(FAULTS)}.")
-    flags.DEFINE_string("work_dir", "", "Scratch folder, kept; default: a temporary one.")
-    flags.DEFINE_integer("retries", 8, "server_restart: the client's --retries.")
-    flags.DEFINE_float("retry_seconds", 0.5, "server_restart: the client's --retry_seconds.")
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_list(
+    "faults", list(FAULTS), f"Faults to inject, of {', '.join(FAULTS)}.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "work_dir", "", "Scratch folder, kept; default: a temporary one.", flag_values=FLAGS
+)
+flags.DEFINE_integer("retries", 8, "server_restart: the client's --retries.", flag_values=FLAGS)
+flags.DEFINE_float(
+    "retry_seconds", 0.5, "server_restart: the client's --retry_seconds.", flag_values=FLAGS
+)
+
+
+@flags.validator("faults", flag_values=FLAGS)
+def _check_faults(faults) -> bool:
+    unknown = [f for f in faults if f not in FAULTS]
+    if unknown:
+        raise flags.ValidationError(f"unknown {unknown}; known: {', '.join(FAULTS)}")
+    return True
 
 
 def main(argv):
+    """Injects each of --faults, one line each; exit status 1 on any FAIL. argv: the program
+    name alone (run_cli)."""
     del argv
     absl_logging.set_verbosity(absl_logging.WARNING)  # TF's INFO lines would bury the report
-    unknown = [f for f in FLAGS.faults if f not in FAULTS]
-    if unknown:
-        raise app.UsageError(f"--faults: unknown {unknown}; known: {', '.join(FAULTS)}")
     work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="fault_injection_")
     os.makedirs(work_dir, exist_ok=True)
     # Never the user's ~/.cache: the tiny benchmark is generated next to the scratch files.
@@ -528,5 +545,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    define_flags()
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

@@ -35,16 +35,44 @@ import tempfile
 import time
 
 import numpy as np
-from absl import app, flags
+from absl import flags
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("run", None, "Training run directory.", required=True)
-flags.DEFINE_list("quants", ["float32", "int8"], "TFLite quantization types to evaluate.")
-flags.DEFINE_integer("qat_steps", 0, "Also evaluate a QAT int8 model fine-tuned this long.")
-flags.DEFINE_bool("savedmodel", False, "Also evaluate the int8-variable SavedModel.")
-flags.DEFINE_integer("seeds", 3, "Fresh-model seeds (paired across artifacts).")
-flags.DEFINE_string("out", None, "JSON results; default RUN_DIR/quantized_eval.json.")
-flags.DEFINE_bool("replot", False, "Only redraw the plot from an existing --out JSON.")
+from tfprivacy import runtime
+
+if __name__ == "__main__":
+    runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
+from serving.tflite import QUANT_TYPES  # noqa: E402
+
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("run", None, "Training run directory.", required=True, flag_values=FLAGS)
+flags.DEFINE_list(
+    "quants", ["float32", "int8"], "TFLite quantization types to evaluate.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "qat_steps", 0, "Also evaluate a QAT int8 model fine-tuned this long.", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "savedmodel", False, "Also evaluate the int8-variable SavedModel.", flag_values=FLAGS
+)
+flags.DEFINE_integer("seeds", 3, "Fresh-model seeds (paired across artifacts).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "out", None, "JSON results; default RUN_DIR/quantized_eval.json.", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "replot", False, "Only redraw the plot from an existing --out JSON.", flag_values=FLAGS
+)
+
+
+@flags.validator("quants", flag_values=FLAGS)
+def _check_quants(quants) -> bool:
+    unknown = [q for q in quants if q not in QUANT_TYPES]
+    if unknown:
+        raise flags.ValidationError(
+            f"--quants {','.join(unknown)}: the quantization types are <{'|'.join(QUANT_TYPES)}>"
+        )
+    return True
+
 
 BAR_POINTS = 1.0
 # Two-sided 95% Student t quantiles by degrees of freedom (seeds - 1).
@@ -317,11 +345,9 @@ def _uint8_signature_fn(serve):
 
 
 def main(argv):
+    """Evaluates the artifacts of --run (or redraws the plot). argv: the program name alone
+    (run_cli)."""
     del argv
-    from tfprivacy import runtime
-
-    runtime.import_tensorflow()
-    runtime.quiet_logs()
     from serving import tflite
     from tfprivacy import artifacts
     from tfprivacy.data.sources import build_sources
@@ -370,4 +396,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

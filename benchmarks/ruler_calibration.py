@@ -20,10 +20,15 @@ import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from absl import app  # noqa: E402
+from absl import flags  # noqa: E402
 
 from benchmarks import report_cli  # noqa: E402
+from tfprivacy import runtime  # noqa: E402
 from tfprivacy.data.records import PRIVACY_ATTRIBUTES  # noqa: E402
+
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+report_cli.define_flags(FLAGS)
 
 # Bars of the checks, in AP points (issue: the ruler's calibration).
 GREY_SKIN_MARGIN = 0.05
@@ -122,8 +127,10 @@ def table(report: dict) -> str:
 
 
 def main(argv):
+    """Prints the table and the checks; exit status 1 when one fails. argv: the program name
+    alone (run_cli)."""
     del argv
-    report = report_cli.load_or_run("raw,grey,down8")
+    report = report_cli.load_or_run(FLAGS, "raw,grey,down8")
     print(
         f"calibration of the two-fold evaluation ({report.get('experiment', '')}, seeds "
         f"{report['seeds']}): best AP over the panel, %, with bootstrap intervals"
@@ -140,5 +147,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    report_cli.define_flags()
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

@@ -1,15 +1,20 @@
-"""The `python -m` command lines of serving/ and benchmarks/, started as a user starts them
-(tfprivacy.runtime.run_cli): --helpfull works, and a bad choice is a usage error before any work.
+"""The `python -m` command lines of the project, started as a user starts them
+(tfprivacy.runtime.run_cli): --helpfull works, and a bad choice is a usage error before any work;
+imported together in one process, none clashes with another (each keeps its flags in its own
+FlagValues, never absl's global one).
 
 One subprocess per check (each serving module imports TF: about 5 s each).
 """
 
+import importlib
+import importlib.util
 import os
 import subprocess
 import sys
 import tempfile
 import unittest
 
+from absl import flags
 from absl.testing import parameterized
 
 from tests.subprocess_util import ROOT
@@ -41,7 +46,37 @@ CLIS = {
         "--max_videos",
         (["--experiment=bogus"], "known: benchmark benchmark_cross benchmark_tiny"),
     ),
+    "benchmarks.quantized_eval": (
+        "--qat_steps",
+        (
+            ["--run=RUN", "--out={out}", "--quants=float32,int4"],
+            "<float32|float16|dynamic|int8>",
+        ),
+    ),
+    "benchmarks.fault_injection": (
+        "--retry_seconds",
+        (
+            ["--faults=server_restart,bogus", "--work_dir={out}"],
+            "known: server_restart, truncated_checkpoint, export_disk_full, eval_sigterm",
+        ),
+    ),
+    "benchmarks.ruler_calibration": ("--report", None),
+    "benchmarks.eval_cost": ("--baselines", None),
+    "trainers.adversarial": (
+        "--pretrain_privacy_steps",
+        (["--strategy=bogus", "--run_dir={out}"], "<grl|kbeam|entropy>"),
+    ),
+    "trainers.evaluate": ("--baselines", None),
+    "tfprivacy.data.check": ("--workers", None),
+    "tfprivacy.pretrained": ("--name", None),
 }
+
+
+def _module(name):
+    """The module `python -m name` runs (a package's __main__)."""
+    if importlib.util.find_spec(name).submodule_search_locations is not None:
+        name += ".__main__"
+    return importlib.import_module(name)
 
 
 def _run(module, *args):
@@ -79,6 +114,14 @@ class CommandLineTest(parameterized.TestCase):
             self.assertIn(allowed, result.stderr)
             self.assertNotIn("Traceback", result.stderr)
             self.assertFalse(os.path.exists(target))  # refused before any work
+
+    def test_all_import_together_with_flags_of_their_own(self):
+        modules = [_module(name) for name in CLIS]  # no DuplicateFlagError
+        on_global = flags.FLAGS.flags_by_module_dict()
+        for module in modules:
+            self.assertIsInstance(module.FLAGS, flags.FlagValues, module.__name__)
+            self.assertIsNot(module.FLAGS, flags.FLAGS, module.__name__)
+            self.assertNotIn(module.__name__, on_global)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ injected, what happened and why it failed. About 75 s in all on 2 cores.
 from unittest import mock
 
 import tensorflow as tf
+from absl import flags
 
 from benchmarks import fault_injection as F
+from tfprivacy import runtime
 
 
 class FaultInjectionTest(tf.test.TestCase):
@@ -33,6 +35,12 @@ class FaultInjectionTest(tf.test.TestCase):
             result = F.run_fault("boom", self.get_temp_dir())
         self.assertFalse(result.passed)
         self.assertIn("FAIL (RuntimeError: disk on fire)", result.line())
+
+    def test_an_unknown_fault_is_a_usage_error(self):
+        runtime.parse_flags(F.FLAGS, ["fault_injection", "--faults=eval_sigterm"])
+        self.assertEqual(F.FLAGS.faults, ["eval_sigterm"])
+        with self.assertRaisesRegex(flags.Error, r"unknown \['bogus'\]; known: server_restart"):
+            runtime.parse_flags(F.FLAGS, ["fault_injection", "--faults=eval_sigterm,bogus"])
 
 
 def _boom(work_dir):

@@ -4,9 +4,11 @@ import dataclasses
 
 import numpy as np
 import tensorflow as tf
+from absl import flags
 
 from benchmarks import quantized_eval as Q
 from configs.experiments import get_config
+from tfprivacy import runtime
 from tfprivacy.eval import protocol
 
 
@@ -89,6 +91,14 @@ class EvaluateArtifactsTest(tf.test.TestCase):
         path = Q.plot_differences(rows, self.get_temp_dir() + "/diff.png")
         with open(path, "rb") as f:
             self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+
+
+class FlagsTest(tf.test.TestCase):
+    def test_quants_are_checked_at_parse_time(self):
+        runtime.parse_flags(Q.FLAGS, ["quantized_eval", "--run=r", "--quants=float16,int8"])
+        self.assertEqual(Q.FLAGS.quants, ["float16", "int8"])
+        with self.assertRaisesRegex(flags.Error, r"int4: .*<float32\|float16\|dynamic\|int8>"):
+            runtime.parse_flags(Q.FLAGS, ["quantized_eval", "--run=r", "--quants=float32,int4"])
 
 
 if __name__ == "__main__":

@@ -1,8 +1,15 @@
 """The calibration checks and the cost split of benchmarks/, on hand-made reports."""
 
+import contextlib
+import io
+import json
+import os
+
 import tensorflow as tf
+from absl import flags
 
 from benchmarks import eval_cost, ruler_calibration
+from tests.cli_util import call_main
 from tfprivacy.data.records import PRIVACY_ATTRIBUTES
 
 
@@ -76,6 +83,38 @@ class RulerScriptsTest(tf.test.TestCase):
         self.assertIn("decode + sample every split once: 5.0 s", text)
         self.assertIn("plain_ft 25.0 (of which raw pretraining 15.0)", text)
         self.assertIn("without the once-per-seed raw pretraining 85.0 s: within", text)
+
+
+class CommandLineTest(tf.test.TestCase):
+    """Both scripts' main() on a report.json, their flags parsed as `python -m` parses them."""
+
+    def _report_file(self, report) -> str:
+        path = os.path.join(self.get_temp_dir(), "report.json")
+        with open(path, "w") as f:
+            json.dump(report, f)
+        return path
+
+    def _main(self, module, *args) -> str:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            call_main(module, *args)
+        return out.getvalue()
+
+    def test_report_is_read(self):
+        path = self._report_file(_report())
+        self.assertIn("ruler calibration passed", self._main(ruler_calibration, f"--report={path}"))
+        self.assertIn("whole evaluation: 305.0 s", self._main(eval_cost, "--report", path))
+
+    def test_failed_calibration_exits_1(self):
+        path = self._report_file(_report(0.6, 0.8))
+        with self.assertRaises(SystemExit) as stop:
+            self._main(ruler_calibration, f"--report={path}")
+        self.assertEqual(stop.exception.code, 1)
+
+    def test_report_or_run_is_required(self):
+        for module in (ruler_calibration, eval_cost):
+            with self.assertRaisesRegex(flags.Error, "give --report REPORT_JSON or --run RUN_DIR"):
+                call_main(module)
 
 
 if __name__ == "__main__":

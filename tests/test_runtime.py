@@ -46,6 +46,23 @@ class RuntimeTest(unittest.TestCase):
         self.assertNotIn("cuInit", proc.stderr)
         self.assertNotIn("cuda drivers", proc.stderr)
 
+    def test_a_command_line_without_tensorflow_does_not_import_it(self):
+        code = (
+            "import sys; from absl import flags; from tfprivacy import runtime; "
+            "fv = flags.FlagValues(); flags.DEFINE_integer('workers', 1, 'w', flag_values=fv); "
+            "runtime.run_cli(lambda argv: print(fv.workers, 'tensorflow' in sys.modules), fv, "
+            "tensorflow=False)"
+        )
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "--workers=3"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "3 False")
+
 
 class CommandLineFlagsTest(unittest.TestCase):
     """run_cli's parsing, as tests reach it through parse_flags (one FlagValues per module)."""

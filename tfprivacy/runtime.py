@@ -8,9 +8,10 @@ loads and initialises its devices, and passes on every line except those known n
 NVIDIA device (or TFPRIVACY_TF_VERBOSE=1) nothing is captured: the GPU build still reports its
 devices.
 
-`run_cli(main, FLAGS)` is the start of every command line of serving/ and benchmarks/: absl
-flags from the module's own FlagValues, a bad value refused before any work, then TensorFlow
-imported quietly, `quiet_logs()`, and `main(argv)`.
+`run_cli(main, FLAGS)` is the start of every command line (serving/, benchmarks/, trainers/,
+tfprivacy.data.check, tfprivacy.pretrained): absl flags from the module's own FlagValues, a bad
+value refused before any work, then TensorFlow imported quietly (unless the command line does
+not use it), `quiet_logs()`, and `main(argv)`.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def quiet_logs() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command lines: absl flags, one way for every `python -m ...` of serving/ and benchmarks/.
+# Command lines: absl flags, one way for every `python -m ...` of the project.
 #
 # Those modules import one another (serving.server imports serving.export, serving.edge imports
 # serving.tflite, ...), so each keeps its flags in its own FlagValues (`FLAGS` at module level)
@@ -134,7 +135,7 @@ def _no_positional_arguments(rest: list[str]) -> None:
         raise flags.Error(f"unexpected argument(s): {' '.join(rest[1:])} (flags are --name=value)")
 
 
-def run_cli(main, flag_values) -> None:
+def run_cli(main, flag_values, tensorflow: bool = True) -> None:
     """`app.run(main)` with the flags of `flag_values` (the running module's FLAGS) on the
     command line, beside absl's own (--helpfull lists them all; --flagfile, --verbosity).
 
@@ -143,7 +144,8 @@ def run_cli(main, flag_values) -> None:
     print the help and exit 0. Then TensorFlow is imported by `import_tensorflow` (without its
     CPU-only start-up notes; a module importing TF at the top calls it first itself, when run
     as __main__), TF's and absl's INFO lines are silenced by `quiet_logs` unless --verbosity was
-    given, and `main(argv)` runs; its return value is the exit status.
+    given, and `main(argv)` runs; its return value is the exit status. `tensorflow=False`: a
+    command line that never uses TF (the dataset check) starts without importing it.
     """
     import textwrap
 
@@ -172,7 +174,8 @@ def run_cli(main, flag_values) -> None:
         return rest
 
     def start(argv):
-        import_tensorflow()
+        if tensorflow:
+            import_tensorflow()
         if not flags.FLAGS["verbosity"].present:
             quiet_logs()
         return main(argv)

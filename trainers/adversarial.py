@@ -13,28 +13,60 @@ from tfprivacy import runtime
 from tfprivacy.data.records import DataError
 from trainers import adversarial_lib
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("config", "benchmark", "Named experiment (configs/experiments.py).")
-flags.DEFINE_multi_string("set", [], "Config override part.field=value (repeatable).")
-flags.DEFINE_enum("strategy", None, list(C.STRATEGIES), "Adversarial strategy.")
-flags.DEFINE_integer("M", None, "Ensemble size: number of privacy models.")
-flags.DEFINE_integer("R", None, "Restart the privacy models every R adversarial steps (0: never).")
-flags.DEFINE_float("gamma", None, "Weight of the adversarial term.")
-flags.DEFINE_integer("steps", None, "Adversarial steps (trainer.adversarial_steps).")
-flags.DEFINE_integer("identity_steps", None, "Identity pretraining steps of f_d.")
-flags.DEFINE_integer("pretrain_target_steps", None, "Pretraining steps of f_T on f_d's output.")
-flags.DEFINE_integer("pretrain_privacy_steps", None, "Pretraining steps of the f_b ensemble.")
-flags.DEFINE_integer("attack_steps", None, "Steps of the fresh f_b trained on the final f_d.")
-flags.DEFINE_string("run_dir", None, "Where checkpoints, summaries and reports go.")
-flags.DEFINE_enum("distribution", None, list(C.DISTRIBUTIONS), "tf.distribute strategy.")
-flags.DEFINE_bool("evaluate", True, "Run the two-fold evaluation after training.")
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "config", "benchmark", "Named experiment (configs/experiments.py).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_enum("strategy", None, list(C.STRATEGIES), "Adversarial strategy.", flag_values=FLAGS)
+flags.DEFINE_integer("M", None, "Ensemble size: number of privacy models.", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "R",
+    None,
+    "Restart the privacy models every R adversarial steps (0: never).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float("gamma", None, "Weight of the adversarial term.", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "steps", None, "Adversarial steps (trainer.adversarial_steps).", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "identity_steps", None, "Identity pretraining steps of f_d.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "pretrain_target_steps",
+    None,
+    "Pretraining steps of f_T on f_d's output.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "pretrain_privacy_steps", None, "Pretraining steps of the f_b ensemble.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "attack_steps",
+    None,
+    "Steps of the fresh f_b trained on the final f_d.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "run_dir", None, "Where checkpoints, summaries and reports go.", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "distribution", None, list(C.DISTRIBUTIONS), "tf.distribute strategy.", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "evaluate", True, "Run the two-fold evaluation after training.", flag_values=FLAGS
+)
 # Shortcut (adversarial_lib.SHORTCUTS key) -> its flag, where the paper's letters name it.
 _FLAG_OF = {"num_models": "M", "restart_every": "R"}
 
 
 def main(argv):
+    """Trains (and evaluates) the run the flags name. argv: the program name alone (run_cli)."""
     del argv
-    runtime.import_tensorflow()  # before any TF import: no CPU-only start-up chatter
     try:
         shortcuts = {k: FLAGS[_FLAG_OF.get(k, k)].value for k in adversarial_lib.SHORTCUTS}
         cfg = adversarial_lib.resolve_config(FLAGS.config, FLAGS.set, **shortcuts)
@@ -47,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

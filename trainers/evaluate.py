@@ -17,31 +17,44 @@ if __name__ == "__main__":
     runtime.import_tensorflow()  # before TF loads: no CPU-only start-up chatter
 from tfprivacy.eval import cache, evaluate_lib, protocol  # noqa: E402
 
-FLAGS = flags.FLAGS
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
 flags.DEFINE_string(
     "run",
     None,
     "Run directory of a training run, or where a baselines-only report goes.",
     required=True,
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
     "baselines",
     None,
     "Comma-separated baselines, 'all' for the full sweep, "
     "'' for none; default: the config's eval.baselines.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_integer("seeds", None, "Seeds of the fresh models (mean and std); default eval.seeds.")
-flags.DEFINE_string("config", None, "Named experiment, used when --run has no config.json.")
+flags.DEFINE_integer(
+    "seeds",
+    None,
+    "Seeds of the fresh models (mean and std); default eval.seeds.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "config", None, "Named experiment, used when --run has no config.json.", flag_values=FLAGS
+)
 flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable), e.g. eval.target_epochs=10."
+    "set",
+    [],
+    "Config override part.field=value (repeatable), e.g. eval.target_epochs=10.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_bool("progress", True, "Progress bars and timing lines.")
-flags.DEFINE_bool("cache", True, "Reuse cached baseline results.")
+flags.DEFINE_bool("progress", True, "Progress bars and timing lines.", flag_values=FLAGS)
+flags.DEFINE_bool("cache", True, "Reuse cached baseline results.", flag_values=FLAGS)
 
 
 def main(argv):
+    """Evaluates --run (see the module doc). argv: the program name alone (run_cli)."""
     del argv
-    runtime.import_tensorflow()  # before any TF import: no CPU-only start-up chatter
     try:
         cfg = evaluate_lib.resolve_config(FLAGS.run, FLAGS.config, FLAGS.set)
     except C.ConfigError as err:  # a bad value or name: no traceback, no work
@@ -66,4 +79,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS)

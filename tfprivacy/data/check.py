@@ -28,7 +28,9 @@ import sys
 from collections.abc import Callable, Sequence
 
 import numpy as np
+from absl import flags
 
+from tfprivacy import runtime
 from tfprivacy.config import DataConfig
 from tfprivacy.data import hmdb51, sources, video_io
 from tfprivacy.data.records import PRIVACY_ATTRIBUTES, DataError, ImageRecord, VideoRecord
@@ -550,36 +552,35 @@ def format_report(report: CheckReport) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Command line
+# Command line: its flags in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "config", "benchmark", "Named experiment (configs/experiments.py).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "workers", DEFAULT_WORKERS, "Threads probing videos and images.", flag_values=FLAGS
+)
 
 
 def main(argv) -> None:
-    from absl import flags
-
+    """Prints the report; exits 0 when the data is usable, 1 otherwise. argv: the program name
+    alone (run_cli)."""
     from tfprivacy.config import ConfigError
     from tfprivacy.experiments import get_config
 
     del argv
-    fv = flags.FLAGS
     try:
-        cfg = get_config(fv.config, list(fv.set))
-        report = check_dataset(cfg.data, max_workers=fv.workers)
+        cfg = get_config(FLAGS.config, list(FLAGS.set))
+        report = check_dataset(cfg.data, max_workers=FLAGS.workers)
     except (ConfigError, DataError) as err:  # a bad name or value: a message, no traceback
         sys.exit(f"{type(err).__name__}: {err}")
     print(report.format())
     sys.exit(0 if report.ok else 1)
 
 
-def _define_flags() -> None:
-    from absl import flags
-
-    flags.DEFINE_string("config", "benchmark", "Named experiment (configs/experiments.py).")
-    flags.DEFINE_multi_string("set", [], "Config override part.field=value (repeatable).")
-    flags.DEFINE_integer("workers", DEFAULT_WORKERS, "Threads probing videos and images.")
-
-
 if __name__ == "__main__":
-    from absl import app
-
-    _define_flags()
-    app.run(main)
+    runtime.run_cli(main, FLAGS, tensorflow=False)  # the check never imports TensorFlow

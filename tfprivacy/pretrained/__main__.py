@@ -1,20 +1,28 @@
 """`python -m tfprivacy.pretrained --run RUN_DIR --name NAME`: ship a finished run's f_d."""
 
-from absl import app, flags
+from absl import flags
 
-from tfprivacy import pretrained
+from tfprivacy import pretrained, runtime
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("run", None, "finished training run directory", required=True)
+# The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+FLAGS = flags.FlagValues()
 flags.DEFINE_string(
-    "name", None, "name to ship it under (tfprivacy/pretrained/NAME)", required=True
+    "run", None, "finished training run directory", required=True, flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "name",
+    None,
+    "name to ship it under (tfprivacy/pretrained/NAME)",
+    required=True,
+    flag_values=FLAGS,
 )
 
 
 def main(argv):
+    """Copies --run's f_d and evidence into the package. argv: the program name alone (run_cli)."""
     del argv
     print(pretrained.ship(FLAGS.run, FLAGS.name))
 
 
 if __name__ == "__main__":
-    app.run(main)
+    runtime.run_cli(main, FLAGS, tensorflow=False)  # copying files needs no TensorFlow
