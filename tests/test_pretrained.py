@@ -35,6 +35,16 @@ class PretrainedTest(tf.test.TestCase):
         with self.assertRaisesRegex(artifacts.RunDirError, "missing"):
             pretrained.ship(tempfile.mkdtemp(dir=self.get_temp_dir()), "empty", root=root)
 
+    def test_command_line_errors_are_messages(self):
+        from tests.cli_util import call_main
+        from tfprivacy.pretrained import __main__ as cli
+
+        empty = tempfile.mkdtemp(dir=self.get_temp_dir())
+        for name, message in (("x", "missing; did it finish?"), ("../x", "one plain folder")):
+            with self.assertRaises(SystemExit) as ctx:
+                call_main(cli, f"--run={empty}", f"--name={name}")
+            self.assertIn(message, str(ctx.exception.code))
+
     def test_shipped_default_loads_and_degrades(self):
         self.assertIn("pyramid", pretrained.names())
         model, cfg = artifacts.load_degrader(pretrained.path("pyramid"))

@@ -1,5 +1,7 @@
 """`python -m tfprivacy.pretrained --run RUN_DIR --name NAME`: ship a finished run's f_d."""
 
+import sys
+
 from absl import flags
 
 from tfprivacy import pretrained, runtime
@@ -21,7 +23,10 @@ flags.DEFINE_string(
 def main(argv):
     """Copies --run's f_d and evidence into the package. argv: the program name alone (run_cli)."""
     del argv
-    print(pretrained.ship(FLAGS.run, FLAGS.name))
+    try:
+        print(pretrained.ship(FLAGS.run, FLAGS.name))
+    except (ValueError, OSError) as err:  # a bad name, an unfinished run: a message, no trace
+        sys.exit(f"error: {err}")
 
 
 if __name__ == "__main__":
