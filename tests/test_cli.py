@@ -62,6 +62,8 @@ CLIS = {
     ),
     "benchmarks.ruler_calibration": ("--report", None),
     "benchmarks.eval_cost": ("--baselines", None),
+    "benchmarks.game_diagnosis": ("--probe_every", None),
+    "benchmarks.step_flops": ("--steps", None),
     "trainers.adversarial": (
         "--pretrain_privacy_steps",
         (["--strategy=bogus", "--run_dir={out}"], "<grl|kbeam|entropy>"),
