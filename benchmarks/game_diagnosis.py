@@ -28,10 +28,7 @@ from tfprivacy import runtime
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
-flags.DEFINE_string("config", "benchmark", "Named experiment.", flag_values=FLAGS)
-flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
-)
+runtime.define_config_flags(FLAGS)
 flags.DEFINE_string(
     "out", None, "Folder for the run, diagnosis.json and diagnosis.png.", flag_values=FLAGS
 )

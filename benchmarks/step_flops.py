@@ -23,11 +23,8 @@ from tfprivacy import runtime
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
-flags.DEFINE_string(
-    "config", "benchmark", "Named experiment whose shapes and players are timed.", flag_values=FLAGS
-)
-flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
+runtime.define_config_flags(
+    FLAGS, config_help="Named experiment whose shapes and players are timed."
 )
 flags.DEFINE_integer(
     "steps",

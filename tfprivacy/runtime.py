@@ -116,6 +116,20 @@ def expand_list_flags(argv: list[str], flag_values) -> list[str]:
     return out
 
 
+def define_config_flags(
+    flag_values,
+    config_default: str | None = "benchmark",
+    config_help: str = "Named experiment (configs/experiments.py).",
+    set_help: str = "Config override part.field=value (repeatable).",
+) -> None:
+    """--config NAME and the repeatable --set part.field=value, the pair every command line
+    that builds an experiment config takes."""
+    from absl import flags
+
+    flags.DEFINE_string("config", config_default, config_help, flag_values=flag_values)
+    flags.DEFINE_multi_string("set", [], set_help, flag_values=flag_values)
+
+
 def parse_flags(flag_values, argv: list[str]) -> list[str]:
     """Parses `argv` (program name first) into `flag_values` from their defaults; returns what
     `main(argv)` of a `run_cli` command line receives. For tests, which call main directly.

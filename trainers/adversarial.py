@@ -15,42 +15,19 @@ from trainers import adversarial_lib
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
-flags.DEFINE_string(
-    "config", "benchmark", "Named experiment (configs/experiments.py).", flag_values=FLAGS
-)
-flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
-)
+runtime.define_config_flags(FLAGS)
 flags.DEFINE_enum("strategy", None, list(C.STRATEGIES), "Adversarial strategy.", flag_values=FLAGS)
-flags.DEFINE_integer("M", None, "Ensemble size: number of privacy models.", flag_values=FLAGS)
-flags.DEFINE_integer(
-    "R",
-    None,
-    "Restart the privacy models every R adversarial steps (0: never).",
-    flag_values=FLAGS,
-)
 flags.DEFINE_float("gamma", None, "Weight of the adversarial term.", flag_values=FLAGS)
-flags.DEFINE_integer(
-    "steps", None, "Adversarial steps (trainer.adversarial_steps).", flag_values=FLAGS
-)
-flags.DEFINE_integer(
-    "identity_steps", None, "Identity pretraining steps of f_d.", flag_values=FLAGS
-)
-flags.DEFINE_integer(
-    "pretrain_target_steps",
-    None,
-    "Pretraining steps of f_T on f_d's output.",
-    flag_values=FLAGS,
-)
-flags.DEFINE_integer(
-    "pretrain_privacy_steps", None, "Pretraining steps of the f_b ensemble.", flag_values=FLAGS
-)
-flags.DEFINE_integer(
-    "attack_steps",
-    None,
-    "Steps of the fresh f_b trained on the final f_d.",
-    flag_values=FLAGS,
-)
+for _name, _help in (
+    ("M", "Ensemble size: number of privacy models."),
+    ("R", "Restart the privacy models every R adversarial steps (0: never)."),
+    ("steps", "Adversarial steps (trainer.adversarial_steps)."),
+    ("identity_steps", "Identity pretraining steps of f_d."),
+    ("pretrain_target_steps", "Pretraining steps of f_T on f_d's output."),
+    ("pretrain_privacy_steps", "Pretraining steps of the f_b ensemble."),
+    ("attack_steps", "Steps of the fresh f_b trained on the final f_d."),
+):
+    flags.DEFINE_integer(_name, None, _help, flag_values=FLAGS)
 flags.DEFINE_string(
     "run_dir", None, "Where checkpoints, summaries and reports go.", flag_values=FLAGS
 )

@@ -39,14 +39,11 @@ flags.DEFINE_integer(
     "Seeds of the fresh models (mean and std); default eval.seeds.",
     flag_values=FLAGS,
 )
-flags.DEFINE_string(
-    "config", None, "Named experiment, used when --run has no config.json.", flag_values=FLAGS
-)
-flags.DEFINE_multi_string(
-    "set",
-    [],
-    "Config override part.field=value (repeatable), e.g. eval.target_epochs=10.",
-    flag_values=FLAGS,
+runtime.define_config_flags(
+    FLAGS,
+    config_default=None,
+    config_help="Named experiment, used when --run has no config.json.",
+    set_help="Config override part.field=value (repeatable), e.g. eval.target_epochs=10.",
 )
 flags.DEFINE_bool("progress", True, "Progress bars and timing lines.", flag_values=FLAGS)
 flags.DEFINE_bool("cache", True, "Reuse cached baseline results.", flag_values=FLAGS)

@@ -555,12 +555,7 @@ def format_report(report: CheckReport) -> str:
 # Command line: its flags in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 
 FLAGS = flags.FlagValues()
-flags.DEFINE_string(
-    "config", "benchmark", "Named experiment (configs/experiments.py).", flag_values=FLAGS
-)
-flags.DEFINE_multi_string(
-    "set", [], "Config override part.field=value (repeatable).", flag_values=FLAGS
-)
+runtime.define_config_flags(FLAGS)
 flags.DEFINE_integer(
     "workers", DEFAULT_WORKERS, "Threads probing videos and images.", flag_values=FLAGS
 )
