@@ -35,6 +35,18 @@ class DatasetSources:
     joint: bool  # True when the same videos carry both labels
     num_actions: int
 
+    @classmethod
+    def of(cls, action: VideoSplit, *, videos=None, images=None) -> DatasetSources:
+        """Sources whose privacy labels are on `videos` (the action split itself: joint) or on
+        still `images` (train, test); the action classes are the action split's."""
+        return cls(
+            action=action,
+            privacy_videos=videos,
+            privacy_images=images,
+            joint=videos is action,
+            num_actions=len(action.class_names),
+        )
+
 
 def build_sources(data_cfg: DataConfig) -> DatasetSources:
     """Loads the records of `data_cfg.dataset`; the built-in benchmark is generated if missing."""
@@ -102,13 +114,7 @@ def _benchmark(data_cfg: DataConfig) -> DatasetSources:
     )
     annotations = pahmdb51.load_annotations(ann_dir)
     _attach_frame_labels(split.train + split.test, class_names, annotations, ann_dir)
-    return DatasetSources(
-        action=split,
-        privacy_videos=split,
-        privacy_images=None,
-        joint=True,
-        num_actions=len(class_names),
-    )
+    return DatasetSources.of(split, videos=split)
 
 
 def _benchmark_cross(data_cfg: DataConfig) -> DatasetSources:
@@ -119,13 +125,7 @@ def _benchmark_cross(data_cfg: DataConfig) -> DatasetSources:
         split=_BENCHMARK_SPLIT,
     )
     images = vispr.load_vispr(os.path.join(root, "vispr"))
-    return DatasetSources(
-        action=action,
-        privacy_videos=None,
-        privacy_images=images,
-        joint=False,
-        num_actions=len(action.class_names),
-    )
+    return DatasetSources.of(action, images=images)
 
 
 def _hmdb51_pahmdb51(data_cfg: DataConfig) -> DatasetSources:
@@ -154,12 +154,8 @@ def _hmdb51_pahmdb51(data_cfg: DataConfig) -> DatasetSources:
             )
             # PA-HMDB51 protocol: HMDB51 test videos test, all others (train and unused) train.
             (test if assignments[name][video] == hmdb51.TEST else train).append(record)
-    return DatasetSources(
-        action=action,
-        privacy_videos=VideoSplit(train=train, test=test, class_names=action.class_names),
-        privacy_images=None,
-        joint=False,
-        num_actions=len(action.class_names),
+    return DatasetSources.of(
+        action, videos=VideoSplit(train=train, test=test, class_names=action.class_names)
     )
 
 
@@ -173,10 +169,4 @@ def _ucf101_vispr(data_cfg: DataConfig) -> DatasetSources:
     if not os.path.isdir(os.path.join(vispr_dir, "annotations", "val2017")):
         train_splits = ("train2017",)
     images = vispr.load_vispr(vispr_dir, train_splits=train_splits, test_splits=("test2017",))
-    return DatasetSources(
-        action=action,
-        privacy_videos=None,
-        privacy_images=images,
-        joint=False,
-        num_actions=len(action.class_names),
-    )
+    return DatasetSources.of(action, images=images)

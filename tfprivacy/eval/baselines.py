@@ -31,26 +31,25 @@ def identity(x: tf.Tensor) -> tf.Tensor:
     return tf.convert_to_tensor(x, tf.float32)
 
 
-def downsample(x: tf.Tensor, factor: int) -> tf.Tensor:
-    """Area-average to (H/factor, W/factor), then bilinear back to (H, W)."""
+def _shrink_and_grow(x: tf.Tensor, factor: int, method: str) -> tf.Tensor:
+    """Area-average to (H/factor, W/factor), then resize back to (H, W) with `method`."""
     frames, shape = _as_frames(x)
     h, w = shape[-3], shape[-2]
     small = tf.image.resize(
         frames, [tf.maximum(h // factor, 1), tf.maximum(w // factor, 1)], method="area"
     )
-    out = tf.image.resize(small, [h, w], method="bilinear")
+    out = tf.image.resize(small, [h, w], method=method)
     return tf.reshape(tf.clip_by_value(out, 0.0, 1.0), shape)
+
+
+def downsample(x: tf.Tensor, factor: int) -> tf.Tensor:
+    """Area-average to (H/factor, W/factor), then bilinear back to (H, W)."""
+    return _shrink_and_grow(x, factor, "bilinear")
 
 
 def pixelate(x: tf.Tensor, block: int) -> tf.Tensor:
     """Mosaic: average each block x block tile and repeat it (nearest-neighbour upsampling)."""
-    frames, shape = _as_frames(x)
-    h, w = shape[-3], shape[-2]
-    small = tf.image.resize(
-        frames, [tf.maximum(h // block, 1), tf.maximum(w // block, 1)], method="area"
-    )
-    out = tf.image.resize(small, [h, w], method="nearest")
-    return tf.reshape(out, shape)
+    return _shrink_and_grow(x, block, "nearest")
 
 
 def gaussian_kernel(sigma: float, radius: int | None = None) -> tf.Tensor:

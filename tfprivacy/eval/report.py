@@ -33,6 +33,13 @@ def _fmt(stat: Mapping, percent: bool = True) -> str:
     return f"{mean:.1f}"
 
 
+def _table_head(title: str, columns) -> list[str]:
+    """A report section's title and the head of its degrader-by-`columns` table."""
+    return ["", f"## {title}", "", "| degrader | " + " | ".join(columns) + " |"] + [
+        "|---|" + "---|" * len(columns)
+    ]
+
+
 def _signed(d: Mapping) -> str:
     lo, hi = (100 * v for v in d["ci"])
     return f"{100 * d['mean']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
@@ -144,13 +151,7 @@ def markdown(report: Mapping) -> str:
                 f"| {c['verdict']} |"
             )
     prevalence = chance.get("prevalence", {})
-    lines += [
-        "",
-        "## Best AP per attribute (any attacker)",
-        "",
-        "| degrader | " + " | ".join(PRIVACY_ATTRIBUTES) + " |",
-        "|---|" + "---|" * len(PRIVACY_ATTRIBUTES),
-    ]
+    lines += _table_head("Best AP per attribute (any attacker)", PRIVACY_ATTRIBUTES)
     if prevalence:
         lines.append(
             "| chance (prevalence) | "
@@ -161,13 +162,7 @@ def markdown(report: Mapping) -> str:
         best = r["worst_case"].get("best_ap", r["worst_case"]["ap"])
         lines.append(f"| {name} | " + " | ".join(_fmt(best[a]) for a in PRIVACY_ATTRIBUTES) + " |")
     archs = list(next(iter(results.values()))["panel"]) if results else []
-    lines += [
-        "",
-        "## cMAP of each attacker",
-        "",
-        "| degrader | " + " | ".join(archs) + " |",
-        "|---|" + "---|" * len(archs),
-    ]
+    lines += _table_head("cMAP of each attacker", archs)
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(r["panel"][a]["cmap"]) for a in archs) + " |")
     timing = report.get("timing", {})
