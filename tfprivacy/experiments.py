@@ -38,6 +38,21 @@ def get_config(name: str, overrides: list[str] | None = None) -> C.ExperimentCon
     return C.apply_overrides(EXPERIMENTS[name](), overrides)
 
 
+_PHASE_FIELDS = (
+    "identity_steps",
+    "pretrain_target_steps",
+    "pretrain_privacy_steps",
+    "adversarial_steps",
+    "attack_steps",
+)
+
+
+def _phases(trainer: C.TrainerConfig, steps: tuple[int, ...], **fields) -> C.TrainerConfig:
+    """`trainer` with the phases' step counts, in phase order (identity, pretrain target,
+    pretrain privacy, adversarial, attack), and any other `fields`."""
+    return dataclasses.replace(trainer, **dict(zip(_PHASE_FIELDS, steps, strict=True)), **fields)
+
+
 @register("benchmark")
 def benchmark() -> C.ExperimentConfig:
     """The default main job: the built-in privacy video benchmark, no download.
@@ -74,17 +89,8 @@ def benchmark_tiny() -> C.ExperimentConfig:
     cfg.model = dataclasses.replace(
         cfg.model, degrader_width=4, degrader_res_blocks=1, target_width=4, privacy_width=4
     )
-    cfg.trainer = dataclasses.replace(
-        cfg.trainer,
-        identity_steps=3,
-        pretrain_target_steps=3,
-        pretrain_privacy_steps=3,
-        attack_steps=3,
-        adversarial_steps=4,
-        checkpoint_every=2,
-        log_every=2,
-        val_batches=1,
-        progress=False,
+    cfg.trainer = _phases(
+        cfg.trainer, (3, 3, 3, 4, 3), checkpoint_every=2, log_every=2, val_batches=1, progress=False
     )
     cfg.adversary = dataclasses.replace(
         cfg.adversary, restart_steps=2, max_inner_steps=2, threshold_check_every=2
@@ -111,13 +117,9 @@ def hmdb51_pahmdb51() -> C.ExperimentConfig:
         cfg.data, dataset="hmdb51_pahmdb51", frame_size=112, clip_length=16, batch_size=8
     )
     cfg.model = dataclasses.replace(cfg.model, degrader_width=32, degrader_res_blocks=5)
-    cfg.trainer = dataclasses.replace(
+    cfg.trainer = _phases(
         cfg.trainer,
-        identity_steps=2000,
-        pretrain_target_steps=20000,
-        pretrain_privacy_steps=5000,
-        attack_steps=5000,
-        adversarial_steps=20000,
+        (2000, 20000, 5000, 20000, 5000),
         checkpoint_every=500,
         log_every=100,
         val_batches=50,
@@ -142,16 +144,11 @@ def hmdb51_pahmdb51_cpu() -> C.ExperimentConfig:
     cfg.data = dataclasses.replace(cfg.data, frame_size=64, clip_length=8, batch_size=8)
     cfg.model = game.model
     cfg.adversary = game.adversary
-    cfg.trainer = dataclasses.replace(
-        cfg.trainer,
-        identity_steps=0,  # the pyramid starts as the identity
-        pretrain_target_steps=6000,  # 51 classes from scratch: ~13 epochs of split 1
-        pretrain_privacy_steps=1500,
-        adversarial_steps=2500,
-        attack_steps=1500,
-        checkpoint_every=250,
-        log_every=50,
-        val_batches=20,  # a validation pass every threshold_check_every adversarial steps
+    # No identity phase (the pyramid starts as the identity); f_T learns 51 classes from
+    # scratch (6000 steps: about 13 epochs of split 1); a validation pass of 20 batches every
+    # threshold_check_every adversarial steps.
+    cfg.trainer = _phases(
+        cfg.trainer, (0, 6000, 1500, 2500, 1500), checkpoint_every=250, log_every=50, val_batches=20
     )
     cfg.eval = dataclasses.replace(cfg.eval, seeds=1)
     return cfg
