@@ -45,6 +45,14 @@ class PretrainedTest(tf.test.TestCase):
                 call_main(cli, f"--run={empty}", f"--name={name}")
             self.assertIn(message, str(ctx.exception.code))
 
+    def test_the_camera_role_names_the_shipped_pyramid(self):
+        self.assertIn("light", pretrained.names())
+        self.assertEqual(pretrained.path("light"), pretrained.path("pyramid"))
+        root = tempfile.mkdtemp(dir=self.get_temp_dir())  # nothing shipped: no alias either
+        self.assertEqual(pretrained.names(root), [])
+        with self.assertRaisesRegex(artifacts.RunDirError, "no pretrained degrader 'light'"):
+            pretrained.path("light", root=root)
+
     def test_shipped_default_loads_and_degrades(self):
         self.assertIn("pyramid", pretrained.names())
         model, cfg = artifacts.load_degrader(pretrained.path("pyramid"))
