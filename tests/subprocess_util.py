@@ -1,6 +1,7 @@
 """Helpers shared by the tests that run the trainer as separate processes."""
 
 import os
+import subprocess
 import sys
 
 import h5py
@@ -32,3 +33,10 @@ def trainer_command(run_dir: str, *flags: str) -> list[str]:
         "--evaluate=false",
         *flags,
     ]
+
+
+def run_python(*args: str, env=None, timeout: int = 180) -> subprocess.CompletedProcess:
+    """`python ARGS` from the repository root, output captured as text."""
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )

@@ -9,15 +9,13 @@ One subprocess per check (each serving module imports TF: about 5 s each).
 import importlib
 import importlib.util
 import os
-import subprocess
-import sys
 import tempfile
 import unittest
 
 from absl import flags
 from absl.testing import parameterized
 
-from tests.subprocess_util import ROOT
+from tests.subprocess_util import run_python
 from tfprivacy import runtime
 
 # module -> (one of its own flags, (a command line with a bad choice, what its usage error must
@@ -84,14 +82,7 @@ def _module(name):
 def _run(module, *args):
     # Without TF_CPP_MIN_LOG_LEVEL (conftest sets it): the start-up is quiet by itself.
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    return subprocess.run(
-        [sys.executable, "-m", module, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    return run_python("-m", module, *args, env=env)
 
 
 class CommandLineTest(parameterized.TestCase):

@@ -1,15 +1,12 @@
 """Command-line start-up: TF's CPU-only chatter dropped, anything else passed on."""
 
 import os
-import subprocess
-import sys
 import unittest
 
 from absl import flags
 
+from tests.subprocess_util import run_python
 from tfprivacy import runtime
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 class RuntimeTest(unittest.TestCase):
@@ -33,14 +30,7 @@ class RuntimeTest(unittest.TestCase):
             "print(int(tf.constant(1) + 1))"
         )
         env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-        proc = subprocess.run(
-            [sys.executable, "-c", code],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
+        proc = run_python("-c", code, env=env, timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), "2")
         self.assertNotIn("cuInit", proc.stderr)
@@ -53,13 +43,7 @@ class RuntimeTest(unittest.TestCase):
             "runtime.run_cli(lambda argv: print(fv.workers, 'tensorflow' in sys.modules), fv, "
             "tensorflow=False)"
         )
-        proc = subprocess.run(
-            [sys.executable, "-c", code, "--workers=3"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        proc = run_python("-c", code, "--workers=3", timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stderr)
         self.assertEqual(proc.stdout.strip(), "3 False")
 
