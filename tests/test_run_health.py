@@ -53,6 +53,18 @@ class RunHealthTest(tf.test.TestCase):
         self.assertIn("NOT A VALID RUN: f_d's output is (nearly) constant", text)
         self.assertIn("PSNR 6.0 dB < 10 dB", text)
 
+    def test_no_fresh_attacker_judges_nothing(self):
+        # attack_steps 0: the attack phase's figures are those of untrained attackers (near
+        # chance), which would "pass" the privacy criterion; they must not be shown or judged.
+        cfg = get_config("benchmark_tiny")
+        cfg.trainer.attack_steps = 0
+        s = summarize(_results(deg_cmap=0.54), cfg)
+        self.assertNotIn("degraded", s)
+        self.assertNotIn("criteria", s)
+        text = format_summary(s)
+        self.assertNotIn("fresh f_b retrained", text)
+        self.assertIn("no fresh f_b trained (trainer.attack_steps 0)", text)
+
     def test_each_rule(self):
         self.assertIn("privacy models are at chance", run_problems(_results(raw_cmap=0.55))[0])
         low = {"psnr_db": 8.0, "output_std": 0.2, "input_std": 0.21}

@@ -23,13 +23,18 @@ def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
 
     The criteria count as met only for a healthy run (run_problems empty): a collapsed f_d on
     an untrained target would otherwise "keep" action accuracy at chance and "remove" privacy.
+    With trainer.attack_steps 0 no fresh f_b was trained: the attack phase's figures come from
+    untrained attackers, so they are dropped and no criterion is judged.
     """
+    if cfg.trainer.attack_steps == 0:
+        results = {k: v for k, v in results.items() if k != "degraded"}
     out = {
         "config": cfg.name,
         "strategy": cfg.adversary.strategy,
         "M": cfg.adversary.num_models,
         "R": cfg.adversary.restart_every,
         "gamma": cfg.adversary.gamma,
+        "attack_steps": cfg.trainer.attack_steps,
         **results,
     }
     if {"raw", "degraded", "chance"} <= results.keys():
@@ -77,6 +82,11 @@ def format_summary(summary: dict) -> str:
             f"{'yes' if c['action_within_5_points'] else 'NO'}); privacy cMAP fell "
             f"{100 * summary['privacy_fall_fraction']:.0f}% of the way to chance (target >= 50%: "
             f"{'yes' if c['privacy_fell_halfway_to_chance'] else 'NO'})"
+        )
+    elif summary.get("attack_steps") == 0:
+        lines.append(
+            "no fresh f_b trained (trainer.attack_steps 0): the criteria are not judged; "
+            "python -m trainers.evaluate --run RUN_DIR measures the degrader"
         )
     if "fidelity" in summary:
         f = summary["fidelity"]
