@@ -62,6 +62,10 @@ CLIS = {
     "benchmarks.eval_cost": ("--baselines", None),
     "benchmarks.game_diagnosis": ("--probe_every", None),
     "benchmarks.step_flops": ("--steps", None),
+    "benchmarks.ablation": (
+        "--table_only",
+        (["--out={out}", "--rows=grl_m1,bogus"], "the rows are entropy_m1, entropy_m1_restart"),
+    ),
     "trainers.adversarial": (
         "--pretrain_privacy_steps",
         (["--strategy=bogus", "--run_dir={out}"], "<grl|kbeam|entropy>"),

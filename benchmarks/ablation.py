@@ -1,0 +1,317 @@
+"""The paper's ablation on the benchmark in one command: strategy x ensemble x restarting, and f_d.
+
+    python -m benchmarks.ablation --out runs/ablation                 # every row not done yet
+    python -m benchmarks.ablation --out runs/ablation --rows grl_m1,kbeam_m4_restart
+    python -m benchmarks.ablation --out runs/ablation --table_only    # the table of finished rows
+    python -m benchmarks.ablation --out runs/ablation --dry_run       # the commands, nothing run
+
+Each row is the main job plus the row's overrides, trained without its own evaluation and
+without the summary's fresh attacker (the ruler measures the degrader):
+
+    python -m trainers.adversarial --config CONFIG --run_dir OUT/ROW --noevaluate
+        --attack_steps 0 --set ROW_OVERRIDE ... [--set EXTRA ...]
+
+then measured by the ruler with one seed, against that seed's raw:
+
+    python -m trainers.evaluate --run OUT/ROW --seeds 1 --baselines raw
+
+Rows run one at a time (two TF jobs on the same cores slow each other many times over), each
+one's output in OUT/ROW.train.log and OUT/ROW.eval.log. A row whose report.json exists is done
+and skipped; a row whose training finished (summary.json) is only evaluated; a row killed
+mid-training resumes from its checkpoint. So a killed sweep goes on where it stopped when the
+same command is run again. Every row's config is built and checked before anything runs.
+
+The table (printed, and written to OUT/ablation.md): per row, action top-1 (% of raw) and
+worst-case cMAP with the ruler's 95% bootstrap intervals over the test videos, the leakage
+(cMAP - chance) / (raw cMAP - chance), f_d's PSNR against its input, and the worst-case
+validation cMAP of the game's own attackers at the end of the game: a game that fools its own
+attackers while the ruler reads everything (restarting) shows there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shlex
+import subprocess
+import sys
+import time
+
+from absl import flags
+
+from tfprivacy import runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    name: str
+    strategy: str
+    num_models: int
+    restart: bool
+    degrader: str = "pyramid"
+
+    def overrides(self, default: dict) -> list[str]:
+        """The --set values that turn the main job into this row (none for the main job)."""
+        out = []
+        if self.strategy != default["strategy"]:
+            out.append(f"adversary.strategy={self.strategy}")
+        if self.num_models != default["num_models"]:
+            out.append(f"adversary.num_models={self.num_models}")
+        if self.restart:
+            out += [
+                f"adversary.restart_every={RESTART_EVERY}",
+                f"adversary.restart_steps={RESTART_STEPS}",
+            ]
+        if self.degrader != default["degrader"]:
+            out.append(f"model.degrader={self.degrader}")
+        return out
+
+
+RESTART_EVERY = RESTART_STEPS = 100  # re-initialise the attackers every 100 steps, train 100
+
+
+def _grid() -> list[Row]:
+    rows = []
+    for strategy in ("entropy", "grl", "kbeam"):
+        for m in (1, 2, 4):
+            for restart in (False, True):
+                name = f"{strategy}_m{m}" + ("_restart" if restart else "")
+                rows.append(Row(name, strategy, m, restart))
+    return rows + [Row("entropy_m2_light", "entropy", 2, False, degrader="light")]
+
+
+ROWS = {row.name: row for row in _grid()}
+# The issue's grid (M = 1, 4; restarting off, on) plus the main job's M = 2 rows and the conv
+# camera f_d under the main job's game; the rest of the 3 x 3 x 2 grid runs when asked for.
+DEFAULT_ROWS = [
+    "entropy_m2",
+    "entropy_m1",
+    "entropy_m4",
+    "entropy_m2_restart",
+    "entropy_m1_restart",
+    "entropy_m4_restart",
+    "grl_m2",
+    "grl_m1",
+    "grl_m4",
+    "grl_m1_restart",
+    "grl_m4_restart",
+    "kbeam_m2",
+    "kbeam_m1",
+    "kbeam_m4",
+    "kbeam_m1_restart",
+    "kbeam_m4_restart",
+    "entropy_m2_light",
+]
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "out", None, "Folder of the rows' runs and the table.", required=True, flag_values=FLAGS
+)
+flags.DEFINE_list(
+    "rows",
+    DEFAULT_ROWS,
+    f"Rows to run, in order (all: {', '.join(ROWS)}).",
+    flag_values=FLAGS,
+)
+runtime.define_config_flags(
+    FLAGS,
+    config_help="Named experiment every row starts from (the main job's: benchmark).",
+    set_help="Override applied to every row, part.field=value (repeatable).",
+)
+flags.DEFINE_integer(
+    "eval_seeds", 1, "Seeds of the ruler per row.", lower_bound=1, flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "table_only", False, "Only build the table from finished rows.", flag_values=FLAGS
+)
+flags.DEFINE_bool("dry_run", False, "Print each row's commands; run nothing.", flag_values=FLAGS)
+
+
+@flags.validator("rows", flag_values=FLAGS)
+def _check_rows(rows) -> bool:
+    unknown = [r for r in rows if r not in ROWS]
+    if unknown:
+        raise flags.ValidationError(
+            f"--rows {','.join(unknown)}: unknown; the rows are {', '.join(ROWS)}"
+        )
+    if not rows:
+        raise flags.ValidationError("--rows: name at least one row")
+    return True
+
+
+class AblationError(RuntimeError):
+    """A row's command failed: names the row, the command and its log."""
+
+
+def main_job_defaults(config: str, sets: list[str]) -> dict:
+    from tfprivacy.experiments import get_config
+
+    cfg = get_config(config, sets)
+    return {
+        "strategy": cfg.adversary.strategy,
+        "num_models": cfg.adversary.num_models,
+        "degrader": cfg.model.degrader,
+    }
+
+
+def row_sets(row: Row, config: str, sets: list[str]) -> list[str]:
+    """Every --set the row's training takes: the sweep's own, then the row's (which win)."""
+    return list(sets) + row.overrides(main_job_defaults(config, sets))
+
+
+def check_rows(rows: list[Row], config: str, sets: list[str]) -> None:
+    """Builds and checks every row's config (ConfigError naming the row) before any work."""
+    from tfprivacy import config as C
+    from tfprivacy.experiments import get_config
+
+    for row in rows:
+        try:
+            get_config(config, row_sets(row, config, sets))
+        except C.ConfigError as e:
+            raise C.ConfigError(f"row {row.name}: {e}") from None
+
+
+def commands(
+    row: Row, out: str, config: str, sets: list[str], eval_seeds: int
+) -> tuple[list, list]:
+    run_dir = os.path.join(out, row.name)
+    train = [sys.executable, "-m", "trainers.adversarial", "--config", config, "--run_dir", run_dir]
+    train += ["--noevaluate", "--attack_steps", "0"]
+    for s in row_sets(row, config, sets):
+        train += ["--set", s]
+    evaluate = [sys.executable, "-m", "trainers.evaluate", "--run", run_dir]
+    evaluate += ["--seeds", str(eval_seeds), "--baselines", "raw"]
+    return train, evaluate
+
+
+def state(out: str, row: Row) -> str:
+    """'done' (report.json), 'trained' (summary.json) or 'todo'."""
+    run_dir = os.path.join(out, row.name)
+    if os.path.exists(os.path.join(run_dir, "report.json")):
+        return "done"
+    if os.path.exists(os.path.join(run_dir, "summary.json")):
+        return "trained"
+    return "todo"
+
+
+def _run(cmd: list[str], log_path: str, row: Row, runner) -> float:
+    start = time.time()
+    with open(log_path, "w") as log:
+        rc = runner(cmd, log)
+    if rc != 0:
+        raise AblationError(
+            f"row {row.name}: `{shlex.join(cmd)}` exited with status {rc}; its output is in "
+            f"{log_path}. Finished rows are kept: the same command goes on from this row."
+        )
+    return time.time() - start
+
+
+def _subprocess_runner(cmd: list[str], log) -> int:
+    return subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT)
+
+
+def run_rows(rows, out, config, sets, eval_seeds, runner=_subprocess_runner, echo=print) -> None:
+    os.makedirs(out, exist_ok=True)
+    for i, row in enumerate(rows, 1):
+        train, evaluate = commands(row, out, config, sets, eval_seeds)
+        st = state(out, row)
+        if st == "done":
+            echo(f"[{i}/{len(rows)}] {row.name}: done (report.json exists), skipped")
+            continue
+        if st == "todo":
+            echo(f"[{i}/{len(rows)}] {row.name}: training ({shlex.join(train[1:])})")
+            seconds = _run(train, os.path.join(out, f"{row.name}.train.log"), row, runner)
+            echo(f"[{i}/{len(rows)}] {row.name}: trained in {seconds:.0f} s")
+        echo(f"[{i}/{len(rows)}] {row.name}: evaluating ({shlex.join(evaluate[1:])})")
+        seconds = _run(evaluate, os.path.join(out, f"{row.name}.eval.log"), row, runner)
+        line = table_row(row, os.path.join(out, row.name))
+        echo(f"[{i}/{len(rows)}] {row.name}: evaluated in {seconds:.0f} s: {line}")
+
+
+def _interval(v: dict) -> str:
+    return f"{100 * v['mean']:.1f} [{100 * v['ci'][0]:.1f}, {100 * v['ci'][1]:.1f}]"
+
+
+def _load(path: str) -> dict | None:
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+HEADER = (
+    "| strategy | M | restarting | f_d | action top-1 (% of raw) | worst-case cMAP | leakage "
+    "| f_d PSNR | game's own f_b, val cMAP | row |\n"
+    "|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _describe(row: Row) -> str:
+    restart = f"R={RESTART_EVERY}, {RESTART_STEPS} steps" if row.restart else "off"
+    return f"| {row.strategy} | {row.num_models} | {restart} | {row.degrader} |"
+
+
+def table_row(row: Row, run_dir: str) -> str:
+    report = _load(os.path.join(run_dir, "report.json"))
+    if report is None:
+        return f"{_describe(row)} not run | | | | | `{row.name}` |"
+    learned = report["results"]["learned"]
+    rel = report["relative_to_raw"]["learned"]
+    psnr = learned["per_seed"][0]["fidelity"]["psnr_db"]
+    summary = _load(os.path.join(run_dir, "summary.json")) or {}
+    own = summary.get("adversarial", {}).get("privacy_cmap_worst")
+    own_text = f"{100 * own:.1f}" if own is not None else ""
+    return (
+        f"{_describe(row)} {_interval(learned['action_top1'])} ({100 * rel['action_of_raw']:.0f}%) "
+        f"| {_interval(learned['worst_case']['cmap'])} | {rel['leakage']:.2f} | {psnr:.1f} dB "
+        f"| {own_text} | `{row.name}` |"
+    )
+
+
+def table(rows: list[Row], out: str) -> str:
+    lines = [HEADER] + [table_row(row, os.path.join(out, row.name)) for row in rows]
+    raws = [_load(os.path.join(out, row.name, "report.json")) for row in rows]
+    raws = [r for r in raws if r is not None]
+    if raws:
+        raw = raws[0]["results"]["raw"]
+        seeds = sorted({tuple(r["seeds"]) for r in raws})
+        note = "" if len(seeds) == 1 else f" (rows measured with different seeds: {seeds})"
+        lines.append(
+            f"| raw (no f_d) | | | | {_interval(raw['action_top1'])} | "
+            f"{_interval(raw['worst_case']['cmap'])} | 1.00 | | | seeds {list(seeds[0])}{note} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv):
+    del argv
+    from tfprivacy import config as C
+
+    rows = [ROWS[name] for name in FLAGS.rows]
+    try:
+        check_rows(rows, FLAGS.config, FLAGS.set)
+    except C.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    if FLAGS.dry_run:
+        for row in rows:
+            for cmd in commands(row, FLAGS.out, FLAGS.config, FLAGS.set, FLAGS.eval_seeds):
+                print(shlex.join(["python", *cmd[1:]]))
+        return 0
+    if not FLAGS.table_only:
+        try:
+            run_rows(rows, FLAGS.out, FLAGS.config, FLAGS.set, FLAGS.eval_seeds)
+        except AblationError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+    text = table(rows, FLAGS.out)
+    os.makedirs(FLAGS.out, exist_ok=True)
+    with open(os.path.join(FLAGS.out, "ablation.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    runtime.run_cli(main, FLAGS, tensorflow=False)
