@@ -78,12 +78,13 @@ def _grid() -> list[Row]:
             for restart in (False, True):
                 name = f"{strategy}_m{m}" + ("_restart" if restart else "")
                 rows.append(Row(name, strategy, m, restart))
-    return rows + [Row("entropy_m2_light", "entropy", 2, False, degrader="light")]
+    conv = [Row(f"entropy_m2_{d}", "entropy", 2, False, degrader=d) for d in ("light", "full")]
+    return rows + conv
 
 
 ROWS = {row.name: row for row in _grid()}
-# The grid (M = 1, 4; restarting off, on) plus the main job's M = 2 rows and the conv
-# camera f_d under the main job's game; the rest of the 3 x 3 x 2 grid runs when asked for.
+# The grid (M = 1, 4; restarting off, on) plus the main job's M = 2 rows and the two
+# conv f_d under the main job's game; the rest of the 3 x 3 x 2 grid runs when asked for.
 DEFAULT_ROWS = [
     "entropy_m2",
     "entropy_m1",
@@ -102,6 +103,7 @@ DEFAULT_ROWS = [
     "kbeam_m1_restart",
     "kbeam_m4_restart",
     "entropy_m2_light",
+    "entropy_m2_full",
 ]
 
 FLAGS = flags.FlagValues()

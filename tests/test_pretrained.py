@@ -91,6 +91,17 @@ class PretrainedTest(tf.test.TestCase):
                 with self.assertRaises(flags.IllegalFlagValueError):
                     values(argv)
 
+    def test_unshipped_names_say_why(self):
+        values = flags.FlagValues()
+        pretrained.define_source_flags(values)
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, "shipped: pyramid, light"):
+            values(["prog", "--pretrained", "bogus"])
+        # The conv `full` f_d a user may expect: refused with the reason and what to use.
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, "hides nothing.*pyramid"):
+            values(["prog", "--pretrained", "full"])
+        with self.assertRaisesRegex(artifacts.RunDirError, "hides nothing"):
+            pretrained.path("full")
+
 
 if __name__ == "__main__":
     tf.test.main()

@@ -14,7 +14,9 @@ so a shipped degrader carries its own evidence. Rebuilt from a finished run with
 Roles: `light` names the camera degrader, whichever shipped degrader holds that role (ALIASES):
 today the pyramid itself (43 KB int8, 281 frames/s at 224x224 on one thread), because the conv
 `light` architecture trained under the same game hides nothing under the ruler (README, the
-ablation), and a filter that hides nothing is not shipped as a privacy filter.
+ablation), and a filter that hides nothing is not shipped as a privacy filter. For the same
+reason no conv `full` f_d is shipped: `--pretrained full` is refused with that reason
+(NOT_SHIPPED).
 """
 
 from __future__ import annotations
@@ -29,6 +31,12 @@ FILES = (artifacts.CONFIG_FILE, artifacts.DEGRADER_WEIGHTS)
 EVIDENCE = (artifacts.SUMMARY_FILE, "report.md")
 # Role -> the shipped degrader that fills it.
 ALIASES = {"light": "pyramid"}
+# Names a user may expect that are deliberately not shipped -> why, and what to use instead.
+NOT_SHIPPED = {
+    "full": "the conv `full` f_d hides nothing under the ruler (README: the ablation), so it is "
+    "not shipped as a privacy filter; --pretrained pyramid is the shipped degrader, for servers "
+    "and cameras alike",
+}
 
 
 def _shipped(root: str) -> list[str]:
@@ -48,10 +56,13 @@ def path(name: str, root: str = ROOT) -> str:
     folder = ALIASES[name] if name in ALIASES and name not in _shipped(root) else name
     d = os.path.join(root, folder)
     if os.sep in name or name.startswith(".") or not os.path.isfile(os.path.join(d, FILES[1])):
-        raise artifacts.RunDirError(
-            f"no pretrained degrader {name!r}; shipped: {', '.join(names(root)) or 'none'}"
-        )
+        raise artifacts.RunDirError(_unknown(name, root))
     return d
+
+
+def _unknown(name: str, root: str = ROOT) -> str:
+    why = f" ({NOT_SHIPPED[name]})" if name in NOT_SHIPPED else ""
+    return f"no pretrained degrader {name!r}{why}; shipped: {', '.join(names(root)) or 'none'}"
 
 
 def ship(run_dir: str, name: str, root: str = ROOT) -> str:
@@ -87,12 +98,12 @@ def define_source_flags(flag_values) -> None:
         message="give exactly one of --run RUN_DIR and --pretrained NAME",
         flag_values=flag_values,
     )
-    flags.register_validator(
-        "pretrained",
-        lambda name: name is None or name in names(),
-        message=f"--pretrained: one of {', '.join(names()) or '(none shipped)'}",
-        flag_values=flag_values,
-    )
+
+    @flags.validator("pretrained", flag_values=flag_values)
+    def _known(name) -> bool:
+        if name is not None and name not in names():
+            raise flags.ValidationError(f"--pretrained: {_unknown(name)}")
+        return True
 
 
 def source_dir(flag_values) -> str:
