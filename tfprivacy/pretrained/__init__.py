@@ -14,9 +14,9 @@ so a shipped degrader carries its own evidence. Rebuilt from a finished run with
 Roles: `light` names the camera degrader, whichever shipped degrader holds that role (ALIASES):
 today the pyramid itself (43 KB int8, 281 frames/s at 224x224 on one thread), because the conv
 `light` architecture trained under the same game hides nothing under the ruler (README, the
-ablation), and a filter that hides nothing is not shipped as a privacy filter. For the same
-reason no conv `full` f_d is shipped: `--pretrained full` is refused with that reason
-(NOT_SHIPPED).
+ablation), and a filter that hides nothing is not shipped as a privacy filter. No conv `full`
+f_d is shipped either: under the same game it hides less than the pyramid and keeps no more
+action, and `--pretrained full` is refused with that reason (NOT_SHIPPED).
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ EVIDENCE = (artifacts.SUMMARY_FILE, "report.md")
 ALIASES = {"light": "pyramid"}
 # Names a user may expect that are deliberately not shipped -> why, and what to use instead.
 NOT_SHIPPED = {
-    "full": "the conv `full` f_d hides nothing under the ruler (README: the ablation), so it is "
-    "not shipped as a privacy filter; --pretrained pyramid is the shipped degrader, for servers "
-    "and cameras alike",
+    "full": "the conv `full` f_d trained under the main job's game hides less than the pyramid "
+    "under the ruler and keeps no more action (README: the ablation), so it is not shipped; "
+    "--pretrained pyramid is the shipped degrader, for servers and cameras alike",
 }
 
 
