@@ -31,6 +31,7 @@ attackers while the ruler reads everything (restarting) shows there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -147,14 +148,20 @@ class AblationError(RuntimeError):
 
 
 def main_job_defaults(config: str, sets: list[str]) -> dict:
+    return dict(_main_job_defaults(config, tuple(sets)))
+
+
+@functools.lru_cache(maxsize=8)
+def _main_job_defaults(config: str, sets: tuple[str, ...]) -> tuple:
+    """The game's settings that rows override, built once per (config, --set list)."""
     from tfprivacy.experiments import get_config
 
-    cfg = get_config(config, sets)
-    return {
-        "strategy": cfg.adversary.strategy,
-        "num_models": cfg.adversary.num_models,
-        "degrader": cfg.model.degrader,
-    }
+    cfg = get_config(config, list(sets))
+    return (
+        ("strategy", cfg.adversary.strategy),
+        ("num_models", cfg.adversary.num_models),
+        ("degrader", cfg.model.degrader),
+    )
 
 
 def row_sets(row: Row, config: str, sets: list[str]) -> list[str]:
@@ -254,8 +261,10 @@ def _describe(row: Row) -> str:
     return f"| {row.strategy} | {row.num_models} | {restart} | {row.degrader} |"
 
 
-def table_row(row: Row, run_dir: str) -> str:
-    report = _load(os.path.join(run_dir, "report.json"))
+def table_row(row: Row, run_dir: str, report: dict | None = None) -> str:
+    """The row's line; `report` is its report.json when the caller has read it already."""
+    if report is None:
+        report = _load(os.path.join(run_dir, "report.json"))
     if report is None:
         return f"{_describe(row)} not run | | | | | `{row.name}` |"
     learned = report["results"]["learned"]
@@ -272,9 +281,12 @@ def table_row(row: Row, run_dir: str) -> str:
 
 
 def table(rows: list[Row], out: str) -> str:
-    lines = [HEADER] + [table_row(row, os.path.join(out, row.name)) for row in rows]
-    raws = [_load(os.path.join(out, row.name, "report.json")) for row in rows]
-    raws = [r for r in raws if r is not None]
+    reports = [_load(os.path.join(out, row.name, "report.json")) for row in rows]
+    lines = [HEADER] + [
+        table_row(row, os.path.join(out, row.name), report)
+        for row, report in zip(rows, reports, strict=True)
+    ]
+    raws = [r for r in reports if r is not None]
     if raws:
         raw = raws[0]["results"]["raw"]
         seeds = sorted({tuple(r["seeds"]) for r in raws})

@@ -65,6 +65,19 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
             label = "no identity phase" if runs == 0 else "after identity pretraining"
             self.assertIn(label, format_summary(summary))
 
+    def test_no_attack_steps_neither_reinitialises_nor_validates_attackers(self):
+        run_dir = os.path.join(self.get_temp_dir(), "no_attack")
+        trainer = Trainer(tiny(run_dir, "trainer.attack_steps=0"))
+        calls = []
+        trainer.players.reinitialise_privacy = lambda **kw: calls.append(kw)
+        trainer.train()
+        self.assertEqual(calls, [])  # the game's attackers are kept, not thrown away
+        with open(os.path.join(run_dir, "phase_results.json")) as f:
+            results = json.load(f)
+        self.assertNotIn("degraded", results)  # no untrained attackers' figures written
+        self.assertIn("fidelity", results)
+        self.assertIn("adversarial", results)
+
     def test_cross_dataset_mode(self):
         run_dir = os.path.join(self.get_temp_dir(), "cross")
         cfg = tiny(run_dir, "data.dataset=benchmark_cross", "adversary.strategy=grl")

@@ -23,8 +23,8 @@ def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
 
     The criteria count as met only for a healthy run (run_problems empty): a collapsed f_d on
     an untrained target would otherwise "keep" action accuracy at chance and "remove" privacy.
-    With trainer.attack_steps 0 no fresh f_b was trained: the attack phase's figures come from
-    untrained attackers, so they are dropped and no criterion is judged.
+    With trainer.attack_steps 0 no fresh f_b was trained and the trainer validates none; figures
+    of untrained attackers (runs from before that rule) are dropped, and no criterion is judged.
     """
     if cfg.trainer.attack_steps == 0:
         results = {k: v for k, v in results.items() if k != "degraded"}
