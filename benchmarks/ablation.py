@@ -2,6 +2,7 @@
 
     python -m benchmarks.ablation --out runs/ablation                 # every row not done yet
     python -m benchmarks.ablation --out runs/ablation --rows grl_m1,kbeam_m4_restart
+    python -m benchmarks.ablation --out runs/ablation --rows entropy_m2 --train_seeds 0,1,2
     python -m benchmarks.ablation --out runs/ablation --table_only    # the table of finished rows
     python -m benchmarks.ablation --out runs/ablation --dry_run       # the commands, nothing run
 
@@ -26,6 +27,11 @@ worst-case cMAP with the ruler's 95% bootstrap intervals over the test videos, t
 (cMAP - chance) / (raw cMAP - chance), f_d's PSNR against its input, and the worst-case
 validation cMAP of the game's own attackers at the end of the game: a game that fools its own
 attackers while the ruler reads everything (restarting) shows there.
+
+--train_seeds runs each row once per `trainer.seed` (the game's own randomness: initial
+weights, batch order), in OUT/ROW for seed 0 and OUT/ROW_seedN for the others, and adds a line
+per row over its seeds: the mean action (% of raw) and leakage, and the worst of each. The ruler
+keeps its seed for every training seed, so the rows differ only by the game's seed.
 """
 
 from __future__ import annotations
@@ -51,6 +57,12 @@ class Row:
     num_models: int
     restart: bool
     degrader: str = "pyramid"
+    seed: int = 0  # trainer.seed of the game
+
+    @property
+    def run_name(self) -> str:
+        """The row's folder under OUT: its name, with the training seed when it is not 0."""
+        return self.name if self.seed == 0 else f"{self.name}_seed{self.seed}"
 
     def overrides(self, default: dict) -> list[str]:
         """The --set values that turn the main job into this row (none for the main job)."""
@@ -66,6 +78,8 @@ class Row:
             ]
         if self.degrader != default["degrader"]:
             out.append(f"model.degrader={self.degrader}")
+        if self.seed:
+            out.append(f"trainer.seed={self.seed}")
         return out
 
 
@@ -128,6 +142,12 @@ flags.DEFINE_integer(
 flags.DEFINE_bool(
     "table_only", False, "Only build the table from finished rows.", flag_values=FLAGS
 )
+flags.DEFINE_list(
+    "train_seeds",
+    ["0"],
+    "trainer.seed values: each row is trained once per seed (OUT/ROW_seedN for N != 0).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_bool("dry_run", False, "Print each row's commands; run nothing.", flag_values=FLAGS)
 
 
@@ -141,6 +161,26 @@ def _check_rows(rows) -> bool:
     if not rows:
         raise flags.ValidationError("--rows: name at least one row")
     return True
+
+
+@flags.validator("train_seeds", flag_values=FLAGS)
+def _check_train_seeds(seeds) -> bool:
+    try:
+        values = [int(s) for s in seeds]
+    except ValueError:
+        raise flags.ValidationError(
+            f"--train_seeds {','.join(seeds)}: give integers, e.g. 0,1,2"
+        ) from None
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise flags.ValidationError(
+            f"--train_seeds {','.join(seeds)}: give distinct integers >= 0, e.g. 0,1,2"
+        )
+    return True
+
+
+def seeded(rows: list[Row], seeds: list[int]) -> list[Row]:
+    """Every row once per training seed, a row's seeds together."""
+    return [dataclasses.replace(row, seed=int(s)) for row in rows for s in seeds]
 
 
 class AblationError(RuntimeError):
@@ -178,13 +218,13 @@ def check_rows(rows: list[Row], config: str, sets: list[str]) -> None:
         try:
             get_config(config, row_sets(row, config, sets))
         except C.ConfigError as e:
-            raise C.ConfigError(f"row {row.name}: {e}") from None
+            raise C.ConfigError(f"row {row.run_name}: {e}") from None
 
 
 def commands(
     row: Row, out: str, config: str, sets: list[str], eval_seeds: int
 ) -> tuple[list, list]:
-    run_dir = os.path.join(out, row.name)
+    run_dir = os.path.join(out, row.run_name)
     train = [sys.executable, "-m", "trainers.adversarial", "--config", config, "--run_dir", run_dir]
     train += ["--noevaluate", "--attack_steps", "0"]
     for s in row_sets(row, config, sets):
@@ -196,7 +236,7 @@ def commands(
 
 def state(out: str, row: Row) -> str:
     """'done' (report.json), 'trained' (summary.json) or 'todo'."""
-    run_dir = os.path.join(out, row.name)
+    run_dir = os.path.join(out, row.run_name)
     if os.path.exists(os.path.join(run_dir, "report.json")):
         return "done"
     if os.path.exists(os.path.join(run_dir, "summary.json")):
@@ -210,7 +250,7 @@ def _run(cmd: list[str], log_path: str, row: Row, runner) -> float:
         rc = runner(cmd, log)
     if rc != 0:
         raise AblationError(
-            f"row {row.name}: `{shlex.join(cmd)}` exited with status {rc}; its output is in "
+            f"row {row.run_name}: `{shlex.join(cmd)}` exited with status {rc}; its output is in "
             f"{log_path}. Finished rows are kept: the same command goes on from this row."
         )
     return time.time() - start
@@ -226,16 +266,16 @@ def run_rows(rows, out, config, sets, eval_seeds, runner=_subprocess_runner, ech
         train, evaluate = commands(row, out, config, sets, eval_seeds)
         st = state(out, row)
         if st == "done":
-            echo(f"[{i}/{len(rows)}] {row.name}: done (report.json exists), skipped")
+            echo(f"[{i}/{len(rows)}] {row.run_name}: done (report.json exists), skipped")
             continue
         if st == "todo":
-            echo(f"[{i}/{len(rows)}] {row.name}: training ({shlex.join(train[1:])})")
-            seconds = _run(train, os.path.join(out, f"{row.name}.train.log"), row, runner)
-            echo(f"[{i}/{len(rows)}] {row.name}: trained in {seconds:.0f} s")
-        echo(f"[{i}/{len(rows)}] {row.name}: evaluating ({shlex.join(evaluate[1:])})")
-        seconds = _run(evaluate, os.path.join(out, f"{row.name}.eval.log"), row, runner)
-        line = table_row(row, os.path.join(out, row.name))
-        echo(f"[{i}/{len(rows)}] {row.name}: evaluated in {seconds:.0f} s: {line}")
+            echo(f"[{i}/{len(rows)}] {row.run_name}: training ({shlex.join(train[1:])})")
+            seconds = _run(train, os.path.join(out, f"{row.run_name}.train.log"), row, runner)
+            echo(f"[{i}/{len(rows)}] {row.run_name}: trained in {seconds:.0f} s")
+        echo(f"[{i}/{len(rows)}] {row.run_name}: evaluating ({shlex.join(evaluate[1:])})")
+        seconds = _run(evaluate, os.path.join(out, f"{row.run_name}.eval.log"), row, runner)
+        line = table_row(row, os.path.join(out, row.run_name))
+        echo(f"[{i}/{len(rows)}] {row.run_name}: evaluated in {seconds:.0f} s: {line}")
 
 
 def _interval(v: dict) -> str:
@@ -266,7 +306,7 @@ def table_row(row: Row, run_dir: str, report: dict | None = None) -> str:
     if report is None:
         report = _load(os.path.join(run_dir, "report.json"))
     if report is None:
-        return f"{_describe(row)} not run | | | | | `{row.name}` |"
+        return f"{_describe(row)} not run | | | | | `{row.run_name}` |"
     learned = report["results"]["learned"]
     rel = report["relative_to_raw"]["learned"]
     psnr = learned["per_seed"][0]["fidelity"]["psnr_db"]
@@ -276,16 +316,37 @@ def table_row(row: Row, run_dir: str, report: dict | None = None) -> str:
     return (
         f"{_describe(row)} {_interval(learned['action_top1'])} ({100 * rel['action_of_raw']:.0f}%) "
         f"| {_interval(learned['worst_case']['cmap'])} | {rel['leakage']:.2f} | {psnr:.1f} dB "
-        f"| {own_text} | `{row.name}` |"
+        f"| {own_text} | `{row.run_name}` |"
+    )
+
+
+def seeds_line(row: Row, seeds: list[int], reports: list[dict]) -> str:
+    """One row over its training seeds: mean and worst action (% of raw) and leakage."""
+    of_raw = [r["relative_to_raw"]["learned"]["action_of_raw"] for r in reports]
+    top1 = [r["results"]["learned"]["action_top1"]["mean"] for r in reports]
+    leak = [r["relative_to_raw"]["learned"]["leakage"] for r in reports]
+    n = len(reports)
+    missing = "" if n == len(seeds) else f" ({len(seeds) - n} not run)"
+    return (
+        f"{_describe(row)} mean over {n} training seeds{missing}: "
+        f"{100 * sum(top1) / n:.1f} ({100 * sum(of_raw) / n:.0f}%), worst {100 * min(of_raw):.0f}% "
+        f"| | {sum(leak) / n:.2f}, worst {max(leak):.2f} | | "
+        f"| `{row.name}` seeds {','.join(str(s) for s in seeds)} |"
     )
 
 
 def table(rows: list[Row], out: str) -> str:
-    reports = [_load(os.path.join(out, row.name, "report.json")) for row in rows]
-    lines = [HEADER] + [
-        table_row(row, os.path.join(out, row.name), report)
-        for row, report in zip(rows, reports, strict=True)
-    ]
+    reports = [_load(os.path.join(out, row.run_name, "report.json")) for row in rows]
+    lines = [HEADER]
+    groups: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault(row.name, []).append(i)
+    for idx in groups.values():
+        for i in idx:
+            lines.append(table_row(rows[i], os.path.join(out, rows[i].run_name), reports[i]))
+        done = [reports[i] for i in idx if reports[i] is not None]
+        if len(idx) > 1 and done:
+            lines.append(seeds_line(rows[idx[0]], [rows[i].seed for i in idx], done))
     raws = [r for r in reports if r is not None]
     if raws:
         raw = raws[0]["results"]["raw"]
@@ -302,7 +363,7 @@ def main(argv):
     del argv
     from tfprivacy import config as C
 
-    rows = [ROWS[name] for name in FLAGS.rows]
+    rows = seeded([ROWS[name] for name in FLAGS.rows], [int(x) for x in FLAGS.train_seeds])
     try:
         check_rows(rows, FLAGS.config, FLAGS.set)
     except C.ConfigError as e:

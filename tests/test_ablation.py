@@ -136,6 +136,38 @@ class AblationTest(unittest.TestCase):
             )
             self.assertTrue(lines[6].startswith("| raw (no f_d) | | | | 84.0 [81.7, 86.2] | 92.4"))
 
+    def test_training_seeds_run_apart_and_are_summarised_together(self):
+        rows = ablation.seeded([ablation.ROWS["entropy_m2"], ablation.ROWS["grl_m1"]], [0, 1, 2])
+        self.assertEqual(
+            [r.run_name for r in rows],
+            ["entropy_m2", "entropy_m2_seed1", "entropy_m2_seed2"]
+            + ["grl_m1", "grl_m1_seed1", "grl_m1_seed2"],
+        )
+        train, evaluate = ablation.commands(rows[1], "/o", "benchmark", [], 1)
+        self.assertEqual(train[train.index("--run_dir") + 1], "/o/entropy_m2_seed1")
+        self.assertEqual(train[-2:], ["--set", "trainer.seed=1"])
+        self.assertNotIn("trainer.seed=0", train)  # seed 0 is the main job's own run
+        self.assertEqual(evaluate[evaluate.index("--run") + 1], "/o/entropy_m2_seed1")
+        with tempfile.TemporaryDirectory() as out:
+            for name, top1, leakage in (
+                ("entropy_m2", 0.801, 0.07),
+                ("entropy_m2_seed1", 0.688, 0.32),
+                ("entropy_m2_seed2", 0.806, 0.11),
+                ("grl_m1", 0.84, 1.0),
+            ):
+                os.makedirs(os.path.join(out, name))
+                with open(os.path.join(out, name, "report.json"), "w") as f:
+                    json.dump(_report(top1, 0.6, leakage, 16.5), f)
+            lines = ablation.table(rows, out).splitlines()
+        self.assertIn("`entropy_m2_seed1` |", lines[3])
+        self.assertEqual(
+            lines[5],
+            "| entropy | 2 | off | pyramid | mean over 3 training seeds: 76.5 (91%), worst 82% "
+            "| | 0.17, worst 0.32 | | | `entropy_m2` seeds 0,1,2 |",
+        )
+        self.assertIn("mean over 1 training seeds (2 not run): 84.0 (100%), worst 100%", lines[9])
+        self.assertEqual(lines[9].count("|"), lines[0].count("|"))  # as many columns as the header
+
     def test_command_line(self):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "sweep")
@@ -152,6 +184,10 @@ class AblationTest(unittest.TestCase):
                 self.assertEqual(f.read().count("not run"), 2)
             with self.assertRaisesRegex(flags.Error, "unknown; the rows are"):
                 call_main(ablation, f"--out={out}", "--rows=grl_m3")
+            with self.assertRaisesRegex(flags.Error, "--train_seeds 0,0: give distinct"):
+                call_main(ablation, f"--out={out}", "--train_seeds=0,0", "--dry_run")
+            with self.assertRaisesRegex(flags.Error, "--train_seeds a: give integers"):
+                call_main(ablation, f"--out={out}", "--train_seeds=a", "--dry_run")
 
     def test_row_config_error_names_the_row(self):
         with self.assertRaisesRegex(C.ConfigError, "row grl_m1: .*num_models"):
