@@ -299,7 +299,7 @@ class Trainer:
             # Fresh attackers: nothing they learnt during the game carries over.
             self.players.reinitialise_privacy(seed=self._attack_seed())
 
-    def _end_phase(self, name: str, total: int) -> None:
+    def _end_phase(self, name: str) -> None:
         v = self.validator
         if name == "pretrain_privacy":
             self.results["raw"] = v.figures(degrade=False)
@@ -308,7 +308,7 @@ class Trainer:
         elif name == "adversarial":
             self.results["adversarial"] = v.figures(degrade=True)
         elif name == "attack":
-            if total:  # with no attack steps there are no fresh attackers to validate
+            if self._phase_length("attack"):  # else no fresh attackers exist to validate
                 self.results["degraded"] = v.figures(degrade=True)
             self.results["fidelity"] = v.fidelity()
         elif name == "pretrain_target":
@@ -357,7 +357,7 @@ class Trainer:
             if step % t.checkpoint_every == 0 and step < total:
                 self._checkpoint()
         bar.close()
-        self._end_phase(name, total)
+        self._end_phase(name)
         # Advance atomically: the next phase starts from a checkpoint at its step 0.
         self.players.phase.assign_add(1)
         self.players.phase_step.assign(0)
