@@ -180,7 +180,7 @@ def _check_train_seeds(seeds) -> bool:
 
 def seeded(rows: list[Row], seeds: list[int]) -> list[Row]:
     """Every row once per training seed, a row's seeds together."""
-    return [dataclasses.replace(row, seed=int(s)) for row in rows for s in seeds]
+    return [dataclasses.replace(row, seed=s) for row in rows for s in seeds]
 
 
 class AblationError(RuntimeError):
