@@ -150,7 +150,8 @@ class StepsTest(tf.test.TestCase):
         for gamma in (0.0, 1.0):
             players = _players(_cfg(gamma=gamma))
             steps = Steps(players, B, joint=True, frame_idx=FRAMES)
-            task, adv = steps.degrader(action, privacy)
+            task, adv, anchor = steps.degrader(action, privacy)
+            self.assertEqual(float(anchor), 0.0)  # no anchor without adversary.anchor_weight
             moved[gamma] = players.degrader.get_weights()
             self.assertTrue(np.isfinite(float(adv)))
         self.assertFalse(

@@ -78,6 +78,51 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn("fidelity", results)
         self.assertIn("adversarial", results)
 
+    def test_utility_anchor_is_f_t_frozen_after_pretraining_and_checkpointed(self):
+        run_dir = os.path.join(self.get_temp_dir(), "anchor")
+        # grl trains f_T at every adversarial step, so the game moves it past the anchor.
+        anchored = (
+            "adversary.anchor_weight=1.0",
+            "adversary.strategy=grl",
+            "trainer.attack_steps=0",
+        )
+        trainer = Trainer(tiny(run_dir, *anchored))
+        self.assertFalse(trainer.players.anchor.trainable)
+        snapshot = {}
+        end_phase = trainer._end_phase
+
+        def spy(name):
+            if name == "pretrain_target":
+                snapshot["target"] = trainer.players.target.get_weights()
+            end_phase(name)
+
+        trainer._end_phase = spy
+        trainer.train()
+        anchor = trainer.players.anchor.get_weights()
+        for a, b in zip(anchor, snapshot["target"], strict=True):
+            self.assertAllEqual(a, b)
+        # The game went on training f_T; the anchor stayed where pretraining left it.
+        moved = trainer.players.target.get_weights()
+        self.assertFalse(all(np.array_equal(a, b) for a, b in zip(anchor, moved, strict=True)))
+        # A trainer on the same run dir restores the anchor from the checkpoint.
+        again = Trainer(tiny(run_dir, *anchored))
+        for a, b in zip(again.players.anchor.get_weights(), anchor, strict=True):
+            self.assertAllEqual(a, b)
+        # The term reaches f_d: the same seed without the anchor ends with another f_d.
+        plain = Trainer(tiny(os.path.join(self.get_temp_dir(), "plain"), *anchored[1:]))
+        self.assertIsNone(plain.players.anchor)
+        plain.train()
+        self.assertFalse(
+            all(
+                np.array_equal(a, b)
+                for a, b in zip(
+                    plain.players.degrader.get_weights(),
+                    trainer.players.degrader.get_weights(),
+                    strict=True,
+                )
+            )
+        )
+
     def test_cross_dataset_mode(self):
         run_dir = os.path.join(self.get_temp_dir(), "cross")
         cfg = tiny(run_dir, "data.dataset=benchmark_cross", "adversary.strategy=grl")

@@ -114,6 +114,10 @@ class AdversaryConfig:
     privacy_steps: int = _f(1, lo=1)
     gamma: float = _f(1.0, lo=0.0)
     l1_weight: float = _f(0.0, lo=0.0)  # entropy strategy: keep f_d(X) near X
+    # Utility anchor: weight of the action loss that a frozen copy of f_T, taken at the end of
+    # its pretraining on raw clips, has on f_d's output (0: off). The game's own f_T adapts to
+    # whatever f_d leaves; the frozen copy keeps asking for the cues a raw-trained model reads.
+    anchor_weight: float = _f(0.0, lo=0.0)
     # kbeam/entropy: f_T(+f_d) steps while validation action accuracy is below this FRACTION of
     # the pretrained target's raw validation accuracy (an absolute level depends on the data).
     target_val_threshold: float = _f(1.0, lo=0.0)

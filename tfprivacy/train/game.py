@@ -60,6 +60,15 @@ class Players:
                 cfg.model.target, shapes.num_actions, shapes.clip, cfg.model.target_width
             )
             self.privacy = [self._build_privacy(i) for i in range(len(self.archs))]
+            # The utility anchor (adversary.anchor_weight): f_T's weights at the end of its
+            # pretraining, frozen; only built when used, so other runs' checkpoints hold no
+            # extra model.
+            self.anchor = None
+            if cfg.adversary.anchor_weight > 0:
+                self.anchor = build_target(
+                    cfg.model.target, shapes.num_actions, shapes.clip, cfg.model.target_width
+                )
+                self.anchor.trainable = False
             self.degrader_opt = _adam(cfg.trainer.degrader_lr, mp)
             self.target_opt = _adam(cfg.trainer.target_lr, mp)
             self.privacy_opts = [_adam(cfg.trainer.privacy_lr, mp) for _ in self.privacy]
@@ -82,7 +91,13 @@ class Players:
             consumed=self.consumed,
             **{f"privacy_{i}": m for i, m in enumerate(self.privacy)},
             **{f"privacy_opt_{i}": o for i, o in enumerate(self.privacy_opts)},
+            **({"anchor": self.anchor} if self.anchor is not None else {}),
         )
+
+    def freeze_anchor(self) -> None:
+        """The anchor takes f_T's current weights (called once, after f_T's pretraining)."""
+        if self.anchor is not None:
+            self.anchor.set_weights(self.target.get_weights())
 
     def _build_privacy(self, index: int, seed_offset: int = 0):
         arch = self.archs[index]

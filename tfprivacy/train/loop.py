@@ -270,7 +270,10 @@ class Trainer:
         out["target_loss"], out["target_acc"] = self.steps.target(self.streams.next_action())
 
     def degrader(self, out: dict) -> None:
-        out["task_loss"], out["adv_loss"] = self.steps.degrader(*self.streams.next_both())
+        task, adv, anchor = self.steps.degrader(*self.streams.next_both())
+        out["task_loss"], out["adv_loss"] = task, adv
+        if self.players.anchor is not None:
+            out["anchor_loss"] = anchor
 
     def target_until_threshold(self, out: dict, step: int) -> None:
         """f_T + f_d on L_T while validation action accuracy is below the threshold.
@@ -313,6 +316,7 @@ class Trainer:
             self.results["fidelity"] = v.fidelity()
         elif name == "pretrain_target":
             self.results["pretrain_target_val_top1"] = v.action_accuracy(degrade=True)
+            self.players.freeze_anchor()
         self.results["bad_inputs"] = pipeline.bad_inputs()
         if self.chief:
             self._save_results()

@@ -46,6 +46,7 @@ class Steps:
         self.game_strategy = strategies.build(adv)
         self.gamma = float(adv.gamma)
         self.l1_weight = float(adv.l1_weight)
+        self.anchor_weight = float(adv.anchor_weight) if players.anchor is not None else 0.0
         self.identity = tf.function(self._identity)
         self.target = tf.function(lambda batch: self._target(batch, train_degrader=False))
         self.target_and_degrader = tf.function(
@@ -147,7 +148,7 @@ class Steps:
         loss, acc = self.strategy.run(replica, args=(dist_batch,))
         return self._sum(loss), self._sum(acc)
 
-    # ---- f_d on L_T + gamma * L_adv (f_T and f_b fixed) --------------------------------
+    # ---- f_d on L_T + gamma * L_adv (+ anchor_weight * L_anchor; f_T and f_b fixed) -----
     def _degrader(self, dist_action, dist_privacy):
         def replica(action_batch, privacy_batch):
             clips, actions = action_batch[0], action_batch[1]
@@ -168,8 +169,13 @@ class Steps:
                 loss = task_loss + self.gamma * adv_loss
                 if self.l1_weight:
                     loss += self.l1_weight * self._avg(losses.degrader_l1_loss(clips, degraded))
+                anchor_loss = tf.constant(0.0)
+                if self.anchor_weight:
+                    anchor_logits = self.p.anchor(degraded, training=False)
+                    anchor_loss = self._avg(losses.target_loss(actions, anchor_logits))
+                    loss += self.anchor_weight * anchor_loss
             self._apply(self.p.degrader_opt, tape, loss, self.p.degrader.trainable_variables)
-            return task_loss, adv_loss
+            return task_loss, adv_loss, anchor_loss
 
-        task, adv = self.strategy.run(replica, args=(dist_action, dist_privacy))
-        return self._sum(task), self._sum(adv)
+        task, adv, anchor = self.strategy.run(replica, args=(dist_action, dist_privacy))
+        return self._sum(task), self._sum(adv), self._sum(anchor)
