@@ -158,6 +158,20 @@ class StepsTest(tf.test.TestCase):
             all(np.array_equal(a, b) for a, b in zip(moved[0.0], moved[1.0], strict=True))
         )
 
+    def test_anchor_term_reaches_the_degrader(self):
+        # Two identical players (same seed); only the first step adds the anchor's loss.
+        action, privacy = _batches()
+        moved = []
+        for weight in (1.0, 0.0):
+            players = _players(_cfg(anchor_weight=1.0))
+            players.freeze_anchor()
+            steps = Steps(players, B, joint=True, frame_idx=FRAMES)
+            steps.anchor_weight = weight  # read when the step is traced, on its first call
+            _, _, anchor = steps.degrader(action, privacy)
+            self.assertEqual(float(anchor) > 0.0, weight > 0.0)
+            moved.append(players.degrader.get_weights())
+        self.assertFalse(all(np.array_equal(a, b) for a, b in zip(moved[0], moved[1], strict=True)))
+
 
 class StreamsTest(tf.test.TestCase):
     def test_validation_split_is_deterministic_and_disjoint(self):

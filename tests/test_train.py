@@ -108,7 +108,8 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
         again = Trainer(tiny(run_dir, *anchored))
         for a, b in zip(again.players.anchor.get_weights(), anchor, strict=True):
             self.assertAllEqual(a, b)
-        # The term reaches f_d: the same seed without the anchor ends with another f_d.
+        # Without the anchor the same seed ends with another f_d (that the term itself moves
+        # f_d is tests/test_steps.py::test_anchor_term_reaches_the_degrader).
         plain = Trainer(tiny(os.path.join(self.get_temp_dir(), "plain"), *anchored[1:]))
         self.assertIsNone(plain.players.anchor)
         plain.train()
