@@ -124,6 +124,73 @@ class TrainTest(tf.test.TestCase, parameterized.TestCase):
             )
         )
 
+    def _scripted_game(self, run_dir, readings, stop_after_degrader_calls=None):
+        """A tiny adaptive game (4 steps, cap 12, judged every 2) whose length checks see
+        `readings` (the own f_b's worst cMAP: "raw" or "chance") in turn."""
+        adaptive = ("adversary.extend_until_fall=0.5", "trainer.adversarial_max_steps=12")
+        trainer = Trainer(tiny(run_dir, *adaptive))
+        cmaps = trainer.validator.privacy_cmaps
+        queue = list(readings)
+
+        def scripted(degrade=True):
+            if trainer.players.phase_name == "adversarial" and queue:
+                which = queue.pop(0)
+                return [trainer.results[which]["privacy_cmap_worst"]]
+            return cmaps(degrade)
+
+        trainer.validator.privacy_cmaps = scripted
+        calls = []
+        degrader = trainer.degrader
+
+        def counted(out):
+            if stop_after_degrader_calls is not None and len(calls) == stop_after_degrader_calls:
+                raise KeyboardInterrupt("killed")
+            calls.append(1)
+            degrader(out)
+
+        trainer.degrader = counted
+        return trainer, calls
+
+    def test_adaptive_game_length_plays_on_until_its_own_attackers_fall(self):
+        run_dir = os.path.join(self.get_temp_dir(), "adaptive")
+        trainer, calls = self._scripted_game(run_dir, ["raw", "raw", "chance"])
+        summary = trainer.train()
+        self.assertLen(calls, 8)  # 4 steps, then on to the check at 8
+        self.assertEqual(summary["adversarial_steps_played"], 8)
+        checks = summary["game_length_checks"]
+        self.assertEqual([c["step"] for c in checks], [4, 6, 8])
+        self.assertEqual([c["stop"] for c in checks], [False, False, True])
+        self.assertAlmostEqual(checks[0]["fall"], 0.0)
+        self.assertAlmostEqual(checks[2]["fall"], 1.0)
+        text = format_summary(summary)
+        self.assertIn("adaptive game length: 8 adversarial steps (cap 12)", text)
+        self.assertIn("its own f_b had fallen 100% of the way to chance (ends at >= 50%)", text)
+
+        # Never falling: the game plays to the cap, and says so.
+        trainer, calls = self._scripted_game(os.path.join(self.get_temp_dir(), "cap"), ["raw"] * 5)
+        summary = trainer.train()
+        self.assertLen(calls, 12)
+        self.assertEqual([c["step"] for c in summary["game_length_checks"]], [4, 6, 8, 10, 12])
+        self.assertIn("at the cap, its own f_b had only fallen 0%", format_summary(summary))
+
+        # A game that falls at once ends at adversarial_steps, as a fixed-length one does.
+        trainer, calls = self._scripted_game(os.path.join(self.get_temp_dir(), "now"), ["chance"])
+        self.assertEqual(trainer.train()["adversarial_steps_played"], 4)
+        self.assertLen(calls, 4)
+
+    def test_adaptive_game_resumed_inside_its_extension_keeps_its_verdicts(self):
+        run_dir = os.path.join(self.get_temp_dir(), "adaptive_resume")
+        trainer, calls = self._scripted_game(run_dir, ["raw", "raw"], stop_after_degrader_calls=7)
+        with self.assertRaisesRegex(KeyboardInterrupt, "killed"):
+            trainer.train()
+        # Killed during step 8: the checkpoint of step 6 holds the game, after its verdict.
+        again, calls = self._scripted_game(run_dir, ["chance"])
+        self.assertEqual(int(again.players.phase_step.numpy()), 6)
+        summary = again.train()
+        self.assertLen(calls, 2)  # steps 7 and 8
+        self.assertEqual([c["step"] for c in summary["game_length_checks"]], [4, 6, 8])
+        self.assertEqual(summary["adversarial_steps_played"], 8)
+
     def test_cross_dataset_mode(self):
         run_dir = os.path.join(self.get_temp_dir(), "cross")
         cfg = tiny(run_dir, "data.dataset=benchmark_cross", "adversary.strategy=grl")

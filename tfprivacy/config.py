@@ -132,6 +132,11 @@ class AdversaryConfig:
     # f_d is per-frame, so the adversarial gradient from a few frames shapes every frame, at a
     # fraction of the cost of running M frame models on all T frames.
     privacy_frames: int = _f(2, lo=0)
+    # Adaptive game length (with trainer.adversarial_max_steps > adversarial_steps): from
+    # adversarial_steps on, every checkpoint_every steps, the game stops once its own privacy
+    # models' worst validation cMAP has fallen this fraction of the way from raw to chance,
+    # and plays on otherwise (a game that has not started to hide yet); 0: fixed length.
+    extend_until_fall: float = _f(0.0, lo=0.0, hi=1.0)
 
 
 @dataclass
@@ -150,6 +155,8 @@ class TrainerConfig:
     pretrain_target_steps: int = _f(600, lo=0)
     pretrain_privacy_steps: int = _f(600, lo=0)
     adversarial_steps: int = _f(300, lo=0)
+    # Cap of the adaptive game length (adversary.extend_until_fall); 0: adversarial_steps.
+    adversarial_max_steps: int = _f(0, lo=0)
     attack_steps: int = _f(600, lo=0)  # fresh f_b trained on the final f_d (the summary)
     degrader_lr: float = _f(1e-3, lo=0.0, lo_open=True)
     target_lr: float = _f(1e-3, lo=0.0, lo_open=True)
@@ -277,6 +284,19 @@ def check(cfg: ExperimentConfig) -> ExperimentConfig:
     adv, ev = cfg.adversary, cfg.eval
     if adv.restart_every > 0 and adv.restart_steps < 1:
         raise _bad("adversary.restart_steps", adv.restart_steps, "must be >= 1 when restarting")
+    t = cfg.trainer
+    if t.adversarial_max_steps and t.adversarial_max_steps < t.adversarial_steps:
+        raise _bad(
+            "trainer.adversarial_max_steps",
+            t.adversarial_max_steps,
+            f"must be 0 or >= trainer.adversarial_steps ({t.adversarial_steps})",
+        )
+    if adv.extend_until_fall > 0 and t.adversarial_max_steps <= t.adversarial_steps:
+        raise _bad(
+            "adversary.extend_until_fall",
+            adv.extend_until_fall,
+            "needs trainer.adversarial_max_steps above trainer.adversarial_steps",
+        )
     if not cfg.model.privacy:
         raise _bad("model.privacy", cfg.model.privacy, "at least one privacy architecture")
     if not ev.privacy_panel and not ev.finetune_panel:

@@ -209,7 +209,8 @@ class Trainer:
             "identity": t.identity_steps,
             "pretrain_target": t.pretrain_target_steps,
             "pretrain_privacy": t.pretrain_privacy_steps,
-            "adversarial": t.adversarial_steps,
+            # An adaptive game's length is known once it has ended (adversary.extend_until_fall).
+            "adversarial": self.results.get("adversarial_steps_played", t.adversarial_steps),
             "attack": t.attack_steps,
         }[name]
 
@@ -310,6 +311,7 @@ class Trainer:
             self.results["chance"] = v.chance(self.shapes.num_actions)
         elif name == "adversarial":
             self.results["adversarial"] = v.figures(degrade=True)
+            self.results["adversarial_steps_played"] = int(self.players.phase_step.numpy())
         elif name == "attack":
             if self._phase_length("attack"):  # else no fresh attackers exist to validate
                 self.results["degraded"] = v.figures(degrade=True)
@@ -324,6 +326,43 @@ class Trainer:
             for key in ("raw", "adversarial", "degraded"):
                 if key in self.results and name in ("pretrain_privacy", "adversarial", "attack"):
                     self._log_scalars(f"val_{key}", self.results[key])
+
+    def _game_length_check(self, step: int, total: int) -> bool:
+        """Whether the adaptive game length is judged at this step: at trainer.adversarial_steps
+        and every trainer.checkpoint_every steps after it (a resumed run judges where an
+        uninterrupted one did), and at the cap."""
+        t = self.cfg.trainer
+        if step < t.adversarial_steps:
+            return False
+        return step == total or (step - t.adversarial_steps) % t.checkpoint_every == 0
+
+    def _game_can_stop(self, step: int) -> bool:
+        """adversary.extend_until_fall: has the game's own worst attacker's validation cMAP
+        fallen that fraction of the way from raw to chance? Each verdict is kept in the
+        results (game_length_checks) and logged to TensorBoard."""
+        worst = max(self.validator.privacy_cmaps(degrade=True))
+        raw = self.results["raw"]["privacy_cmap_worst"]
+        chance = self.results["chance"]["privacy_cmap_worst"]
+        fall = (raw - worst) / (raw - chance) if raw > chance else 1.0
+        stop = fall >= self.cfg.adversary.extend_until_fall
+        checks = [c for c in self.results.get("game_length_checks", []) if c["step"] != step]
+        checks.append({"step": step, "privacy_cmap_worst": worst, "fall": fall, "stop": stop})
+        self.results["game_length_checks"] = checks
+        log.info(
+            "adversarial step %d: the game's own f_b read %.3f worst-case cMAP, %.0f%% of the "
+            "way from raw to chance (stop at %.0f%%): %s",
+            step,
+            worst,
+            100 * fall,
+            100 * self.cfg.adversary.extend_until_fall,
+            "the game ends" if stop else "playing on",
+        )
+        if self.chief:
+            self._save_results()
+            with self.writer.as_default(step=self._global_step()):
+                tf.summary.scalar("game_length/own_privacy_cmap_worst", worst)
+                tf.summary.scalar("game_length/privacy_fall_fraction", fall)
+        return stop
 
     def _starts_as_identity(self) -> bool:
         """f_d already within trainer.identity_tolerance (mean |f_d(x) - x|) of the identity."""
@@ -344,7 +383,10 @@ class Trainer:
             self.results["identity_skipped"] = True
             total = 0
         t = self.cfg.trainer
-        bar = _progress(t.progress and self.chief, total, start, name)
+        adaptive = name == "adversarial" and self.cfg.adversary.extend_until_fall > 0
+        bar = _progress(t.progress and self.chief, max(total, start), start, name)
+        if adaptive:
+            total = t.adversarial_max_steps
         last = {}
         step = start
         while step < total:
@@ -358,6 +400,11 @@ class Trainer:
             bar.set_postfix({k: _short(v) for k, v in last.items()}, refresh=False)
             if self.chief and step % t.log_every == 0:
                 self._log_scalars(f"train_{name}", last)
+            if adaptive and self._game_length_check(step, total):
+                if self._game_can_stop(step):
+                    break
+                bar.total = min(total, step + t.checkpoint_every)
+                bar.refresh()
             if step % t.checkpoint_every == 0 and step < total:
                 self._checkpoint()
         bar.close()
@@ -439,7 +486,12 @@ def _progress(enabled: bool, total: int, initial: int, desc: str):
 
 
 class _NoBar:
+    total = 0
+
     def update(self, n):
+        pass
+
+    def refresh(self):
         pass
 
     def set_postfix(self, *args, **kwargs):

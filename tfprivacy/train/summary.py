@@ -37,6 +37,9 @@ def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
         "attack_steps": cfg.trainer.attack_steps,
         **results,
     }
+    if cfg.adversary.extend_until_fall > 0:
+        out["extend_until_fall"] = cfg.adversary.extend_until_fall
+        out["adversarial_max_steps"] = cfg.trainer.adversarial_max_steps
     if {"raw", "degraded", "chance"} <= results.keys():
         raw, deg, chance = results["raw"], results["degraded"], results["chance"]
         out["action_drop_points"] = 100 * (raw["action_top1"] - deg["action_top1"])
@@ -87,6 +90,16 @@ def format_summary(summary: dict) -> str:
         lines.append(
             "no fresh f_b trained (trainer.attack_steps 0): the criteria are not judged; "
             "python -m trainers.evaluate --run RUN_DIR measures the degrader"
+        )
+    checks = summary.get("game_length_checks")
+    if checks:
+        last = checks[-1]
+        ended = "its own f_b had" if last["stop"] else "at the cap, its own f_b had only"
+        lines.append(
+            f"adaptive game length: {summary.get('adversarial_steps_played', last['step'])} "
+            f"adversarial steps (cap {summary.get('adversarial_max_steps', '?')}); {ended} "
+            f"fallen {100 * last['fall']:.0f}% of the way to chance (ends at >= "
+            f"{100 * summary.get('extend_until_fall', 0):.0f}%)"
         )
     if "fidelity" in summary:
         f = summary["fidelity"]
