@@ -57,15 +57,17 @@ class ConfigCheckTest(parameterized.TestCase):
             get_config("benchmark", ["model.privacy="])
         with self.assertRaisesRegex(C.ConfigError, "the panel needs an attacker"):
             get_config("benchmark", ["eval.privacy_panel=", "eval.finetune_panel="])
+        # The adaptive game's cap (benchmark: 300 steps, on up to 900).
         with self.assertRaisesRegex(
-            C.ConfigError, r"adversarial_max_steps=200: must be 0 or >= trainer.adversarial_steps"
+            C.ConfigError, r"adversarial_max_steps=900: must be 0 or >= trainer.adversarial_steps"
         ):
-            get_config("benchmark", ["trainer.adversarial_max_steps=200"])
-        with self.assertRaisesRegex(C.ConfigError, "extend_until_fall=0.3: needs trainer.adv"):
-            get_config("benchmark", ["adversary.extend_until_fall=0.3"])
+            get_config("benchmark", ["trainer.adversarial_steps=1000"])
+        with self.assertRaisesRegex(C.ConfigError, "extend_until_fall=0.5: needs a cap"):
+            get_config("benchmark", ["trainer.adversarial_max_steps=0"])
         get_config(
-            "benchmark", ["adversary.extend_until_fall=0.3", "trainer.adversarial_max_steps=900"]
+            "benchmark", ["adversary.extend_until_fall=0", "trainer.adversarial_max_steps=0"]
         )
+        get_config("benchmark", ["trainer.adversarial_steps=900"])  # cap reached: fixed length
 
     def test_shortcut_flags_are_checked_too(self):
         with self.assertRaisesRegex(C.ConfigError, "trainer.adversarial_steps=-5"):

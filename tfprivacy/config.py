@@ -132,10 +132,10 @@ class AdversaryConfig:
     # f_d is per-frame, so the adversarial gradient from a few frames shapes every frame, at a
     # fraction of the cost of running M frame models on all T frames.
     privacy_frames: int = _f(2, lo=0)
-    # Adaptive game length (with trainer.adversarial_max_steps > adversarial_steps): from
-    # adversarial_steps on, every checkpoint_every steps, the game stops once its own privacy
-    # models' worst validation cMAP has fallen this fraction of the way from raw to chance,
-    # and plays on otherwise (a game that has not started to hide yet); 0: fixed length.
+    # Adaptive game length: from trainer.adversarial_steps on, every checkpoint_every steps up
+    # to trainer.adversarial_max_steps, the game ends once its own privacy models' worst
+    # validation cMAP has fallen this fraction of the way from raw to chance, and plays on
+    # otherwise (a game that has not started to hide yet); 0: fixed length.
     extend_until_fall: float = _f(0.0, lo=0.0, hi=1.0)
 
 
@@ -155,7 +155,7 @@ class TrainerConfig:
     pretrain_target_steps: int = _f(600, lo=0)
     pretrain_privacy_steps: int = _f(600, lo=0)
     adversarial_steps: int = _f(300, lo=0)
-    # Cap of the adaptive game length (adversary.extend_until_fall); 0: adversarial_steps.
+    # Cap of the adaptive game length (adversary.extend_until_fall); 0: none (fixed length).
     adversarial_max_steps: int = _f(0, lo=0)
     attack_steps: int = _f(600, lo=0)  # fresh f_b trained on the final f_d (the summary)
     degrader_lr: float = _f(1e-3, lo=0.0, lo_open=True)
@@ -289,13 +289,14 @@ def check(cfg: ExperimentConfig) -> ExperimentConfig:
         raise _bad(
             "trainer.adversarial_max_steps",
             t.adversarial_max_steps,
-            f"must be 0 or >= trainer.adversarial_steps ({t.adversarial_steps})",
+            f"must be 0 or >= trainer.adversarial_steps ({t.adversarial_steps}): raise the cap "
+            "with the steps, or set it to 0 with adversary.extend_until_fall=0 (fixed length)",
         )
-    if adv.extend_until_fall > 0 and t.adversarial_max_steps <= t.adversarial_steps:
+    if adv.extend_until_fall > 0 and not t.adversarial_max_steps:
         raise _bad(
             "adversary.extend_until_fall",
             adv.extend_until_fall,
-            "needs trainer.adversarial_max_steps above trainer.adversarial_steps",
+            "needs a cap, trainer.adversarial_max_steps >= trainer.adversarial_steps",
         )
     if not cfg.model.privacy:
         raise _bad("model.privacy", cfg.model.privacy, "at least one privacy architecture")
