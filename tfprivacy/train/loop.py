@@ -29,7 +29,7 @@ from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
 from tfprivacy.train.game import PHASES, Players, Shapes
 from tfprivacy.train.steps import Steps
 from tfprivacy.train.streams import Streams
-from tfprivacy.train.summary import summarize
+from tfprivacy.train.summary import privacy_fall, summarize
 from tfprivacy.train.validation import Validator
 
 log = logging.getLogger("tfprivacy.train")
@@ -341,9 +341,13 @@ class Trainer:
         fallen that fraction of the way from raw to chance? Each verdict is kept in the
         results (game_length_checks) and logged to TensorBoard."""
         worst = max(self.validator.privacy_cmaps(degrade=True))
-        raw = self.results["raw"]["privacy_cmap_worst"]
-        chance = self.results["chance"]["privacy_cmap_worst"]
-        fall = (raw - worst) / (raw - chance) if raw > chance else 1.0
+        fall = privacy_fall(
+            self.results["raw"]["privacy_cmap_worst"],
+            worst,
+            self.results["chance"]["privacy_cmap_worst"],
+        )
+        if not np.isfinite(fall):  # raw attackers at chance: nothing to wait for
+            fall = 1.0
         stop = fall >= self.cfg.adversary.extend_until_fall
         checks = [c for c in self.results.get("game_length_checks", []) if c["step"] != step]
         checks.append({"step": step, "privacy_cmap_worst": worst, "fall": fall, "stop": stop})

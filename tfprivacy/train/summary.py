@@ -18,6 +18,13 @@ def run_problems(results: dict) -> list[str]:
     )
 
 
+def privacy_fall(raw_cmap: float, cmap: float, chance_cmap: float) -> float:
+    """How far `cmap` has fallen from raw's towards chance, as a fraction (nan when raw is not
+    above chance): the summary's criterion and the adaptive game length's judgement."""
+    span = raw_cmap - chance_cmap
+    return (raw_cmap - cmap) / span if span > 0 else float("nan")
+
+
 def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
     """The figures the main job prints, with the issue's two criteria evaluated.
 
@@ -43,9 +50,9 @@ def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
     if {"raw", "degraded", "chance"} <= results.keys():
         raw, deg, chance = results["raw"], results["degraded"], results["chance"]
         out["action_drop_points"] = 100 * (raw["action_top1"] - deg["action_top1"])
-        span = raw["privacy_cmap_worst"] - chance["privacy_cmap_worst"]
-        fell = raw["privacy_cmap_worst"] - deg["privacy_cmap_worst"]
-        out["privacy_fall_fraction"] = fell / span if span > 0 else float("nan")
+        out["privacy_fall_fraction"] = privacy_fall(
+            raw["privacy_cmap_worst"], deg["privacy_cmap_worst"], chance["privacy_cmap_worst"]
+        )
         out["problems"] = run_problems(results)
         healthy = not out["problems"]
         out["criteria"] = {
