@@ -98,8 +98,8 @@ def _grid() -> list[Row]:
 
 
 ROWS = {row.name: row for row in _grid()}
-# The grid (M = 1, 4; restarting off, on) plus the main job's M = 2 rows and the two
-# conv f_d under the main job's game; the rest of the 3 x 3 x 2 grid runs when asked for.
+# The whole 3 x 3 x 2 grid (strategy x M = 1, 2, 4 x restarting off, on), the main job's row
+# first, and the two conv f_d under the main job's game.
 DEFAULT_ROWS = [
     "entropy_m2",
     "entropy_m1",
@@ -110,11 +110,13 @@ DEFAULT_ROWS = [
     "grl_m2",
     "grl_m1",
     "grl_m4",
+    "grl_m2_restart",
     "grl_m1_restart",
     "grl_m4_restart",
     "kbeam_m2",
     "kbeam_m1",
     "kbeam_m4",
+    "kbeam_m2_restart",
     "kbeam_m1_restart",
     "kbeam_m4_restart",
     "entropy_m2_light",

@@ -86,11 +86,13 @@ class AblationTest(unittest.TestCase):
         self.assertEqual(
             evaluate[3:], ["--run", "/o/kbeam_m1", "--seeds", "1", "--baselines", "raw"]
         )
-        # The grid is among the default rows.
+        # The whole grid is among the default rows, each once.
         for strategy in ("grl", "kbeam", "entropy"):
-            for m in (1, 4):
+            for m in (1, 2, 4):
                 for restart in ("", "_restart"):
                     self.assertIn(f"{strategy}_m{m}{restart}", ablation.DEFAULT_ROWS)
+        self.assertEqual(len(ablation.DEFAULT_ROWS), len(set(ablation.DEFAULT_ROWS)))
+        self.assertEqual(set(ablation.DEFAULT_ROWS), set(ablation.ROWS))
 
     def test_sweep_skips_done_rows_resumes_trained_ones_and_stops_on_a_failure(self):
         rows = [ablation.ROWS[n] for n in ("entropy_m1", "grl_m1", "kbeam_m1", "kbeam_m4")]
