@@ -66,6 +66,7 @@ CLIS = {
         "--table_only",
         (["--out={out}", "--rows=grl_m1,bogus"], "the rows are entropy_m1, entropy_m1_restart"),
     ),
+    "benchmarks.game_trajectory": ("--eval_seeds", None),
     "trainers.adversarial": (
         "--pretrain_privacy_steps",
         (["--strategy=bogus", "--run_dir={out}"], "<grl|kbeam|entropy>"),

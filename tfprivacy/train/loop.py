@@ -45,6 +45,16 @@ class CheckpointRestoreError(RuntimeError):
     """No checkpoint of a run dir restores; the message names each one and why it failed."""
 
 
+def game_shapes(cfg: C.ExperimentConfig, sources) -> Shapes:
+    """The players' input shapes: clips for f_d and f_T; for f_b the game's privacy frames of a
+    clip, or single images when privacy labels come from an image dataset (cross-dataset)."""
+    t, s = cfg.data.clip_length, cfg.data.frame_size
+    p = len(privacy_frame_indices(t, cfg.adversary.privacy_frames))
+    privacy_is_video = sources.joint or sources.privacy_images is None
+    privacy_input = (p, s, s, 3) if privacy_is_video else (1, s, s, 3)
+    return Shapes((t, s, s, 3), privacy_input, sources.num_actions)
+
+
 class Trainer:
     def __init__(self, cfg: C.ExperimentConfig, strategy: tf.distribute.Strategy | None = None):
         self.cfg = cfg
@@ -55,10 +65,7 @@ class Trainer:
         os.makedirs(self.out_dir, exist_ok=True)
         self._check_same_config()
         self.sources = build_sources(cfg.data)
-        t, s = cfg.data.clip_length, cfg.data.frame_size
-        p = len(privacy_frame_indices(t, cfg.adversary.privacy_frames))
-        privacy_input = (p, s, s, 3) if self._privacy_is_video() else (1, s, s, 3)
-        self.shapes = Shapes((t, s, s, 3), privacy_input, self.sources.num_actions)
+        self.shapes = game_shapes(cfg, self.sources)
         self.players = Players(cfg, self.shapes, self.strategy)
         self.manager = tf.train.CheckpointManager(
             self.players.checkpoint,
@@ -135,9 +142,6 @@ class Trainer:
                 f"restored ({'; '.join(failures)}); move the folder aside to start afresh"
             )
         return None
-
-    def _privacy_is_video(self) -> bool:
-        return self.sources.joint or self.sources.privacy_images is None
 
     # ---- persistence -------------------------------------------------------------------
     def _results_path(self) -> str:
