@@ -12,12 +12,14 @@ trainer.max_to_keep of them, 3 by default, so train with a larger value to keep 
 writes f_d at each step as a run dir (OUT/stepNNNN: config.json, degrader.weights.h5; the
 game's final f_d too), measures each with the ruler (`trainers.evaluate --run OUT/stepNNNN
 --seeds N --baselines raw`, its output in OUT/stepNNNN.eval.log; a step whose report.json
-exists is not measured again) and prints the trajectory on the action / leakage plane as
-`benchmarks.tradeoff_points` does (OUT/trajectory.md; `--plot` draws it).
+exists is not measured again; a step dir written from another run is refused) and prints the
+trajectory on the action / leakage plane as `benchmarks.tradeoff_points` does
+(OUT/trajectory.md; `--plot` draws it).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -66,8 +68,6 @@ def step_dir(out: str, step: int) -> str:
 
 def _final_step(run_dir: str) -> int | None:
     """The adversarial steps the game played, from its phase results (None: not recorded)."""
-    import json
-
     from tfprivacy.train.distribute import worker_dir
     from tfprivacy.train.loop import PHASE_RESULTS
 
@@ -79,30 +79,59 @@ def _final_step(run_dir: str) -> int | None:
     return None if played is None else int(played)
 
 
+def _adversarial_checkpoints(ckpt_dir: str) -> dict[int, str]:
+    """{adversarial step: checkpoint path} of the kept checkpoints inside the adversarial phase,
+    read from each checkpoint's phase counters without restoring a model. An unreadable
+    checkpoint is skipped with a warning naming it."""
+    import tensorflow as tf
+
+    from tfprivacy.train.game import PHASES
+
+    state = tf.train.get_checkpoint_state(ckpt_dir)
+    kept = {}
+    for path in list(state.all_model_checkpoint_paths) if state else []:
+        try:
+            reader = tf.train.load_checkpoint(path)
+            phase = int(reader.get_tensor(f"phase/{_VALUE}"))
+            step = int(reader.get_tensor(f"phase_step/{_VALUE}"))
+        except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as e:
+            print(f"warning: {path} cannot be read ({e}); skipped", file=sys.stderr)
+            continue
+        if PHASES[phase] == "adversarial" and step > 0:
+            kept[step] = path
+    return kept
+
+
+_VALUE = ".ATTRIBUTES/VARIABLE_VALUE"
+SOURCE_FILE = "trajectory_source.json"
+
+
+def _claim(target: str, source: dict) -> None:
+    """Marks a step dir as f_d of `source`; refuses one written from another run (its
+    report.json would measure another f_d)."""
+    path = os.path.join(target, SOURCE_FILE)
+    if os.path.exists(path):
+        with open(path) as f:
+            old = json.load(f)
+        if old != source:
+            raise TrajectoryError(
+                f"{target} holds f_d of step {old.get('step')} of {old.get('run')}, not of "
+                f"step {source['step']} of {source['run']}; give another --out"
+            )
+    os.makedirs(target, exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(source, f)
+
+
 def snapshot_degraders(run_dir: str, out: str, steps: list[int] | None = None) -> list[int]:
     """Writes f_d of every kept adversarial checkpoint (and the final f_d) under OUT; returns
     the steps written, in order. `steps` picks some of them (TrajectoryError names the kept
     ones when a step is not among them)."""
-    import tensorflow as tf
-
-    from tfprivacy.data.sources import build_sources
-    from tfprivacy.train.distribute import make_strategy, worker_dir
-    from tfprivacy.train.game import Players
-    from tfprivacy.train.loop import game_shapes
+    from tfprivacy.train.distribute import worker_dir
 
     cfg = artifacts.load_config(run_dir)
     ckpt_dir = os.path.join(worker_dir(run_dir), artifacts.CHECKPOINT_DIR)
-    state = tf.train.get_checkpoint_state(ckpt_dir)
-    paths = list(state.all_model_checkpoint_paths) if state else []
-    players = Players(
-        cfg, game_shapes(cfg, build_sources(cfg.data)), make_strategy(cfg.trainer.distribution)
-    )
-    kept = {}
-    for path in paths:
-        players.checkpoint.restore(path).expect_partial()
-        step = int(players.phase_step.numpy())
-        if players.phase_name == "adversarial" and step > 0:
-            kept[step] = path
+    kept = _adversarial_checkpoints(ckpt_dir)
     final = _final_step(run_dir)
     final_weights = os.path.join(run_dir, artifacts.DEGRADER_WEIGHTS)
     has_final = final is not None and os.path.exists(final_weights)
@@ -112,24 +141,37 @@ def snapshot_degraders(run_dir: str, out: str, steps: list[int] | None = None) -
             f"final f_d; train with --set trainer.max_to_keep=K (K above the run's number of "
             "checkpoints) to keep the game's trajectory"
         )
-    available = sorted(kept) + ([final] if has_final and final not in kept else [])
-    wanted = available if not steps else list(steps)
+    # The final f_d's checkpoint is past the phase (attack or done), so it is never in `kept`.
+    available = sorted(kept) + ([final] if has_final else [])
+    wanted = sorted(steps) if steps else available
     missing = [s for s in wanted if s not in available]
     if missing:
         raise TrajectoryError(
             f"--steps {','.join(map(str, missing))}: not kept by {run_dir} (kept: "
             f"{', '.join(map(str, available))}; trainer.max_to_keep {cfg.trainer.max_to_keep})"
         )
-    for step in sorted(wanted):
+    players = _players(cfg) if any(s in kept for s in wanted) else None
+    for step in wanted:
         target = step_dir(out, step)
+        _claim(target, {"run": os.path.abspath(run_dir), "step": step})
         if step in kept:
             players.checkpoint.restore(kept[step]).expect_partial()
             artifacts.save_degrader(target, players.degrader, cfg)
         else:  # the game's final f_d, as the run saved it
-            os.makedirs(target, exist_ok=True)
             C.save(cfg, os.path.join(target, artifacts.CONFIG_FILE))
             shutil.copyfile(final_weights, os.path.join(target, artifacts.DEGRADER_WEIGHTS))
-    return sorted(wanted)
+    return wanted
+
+
+def _players(cfg):
+    """The run's players (built as its Trainer builds them), to restore checkpoints into."""
+    from tfprivacy.data.sources import build_sources
+    from tfprivacy.train.distribute import make_strategy
+    from tfprivacy.train.game import Players
+    from tfprivacy.train.loop import game_shapes
+
+    strategy = make_strategy(cfg.trainer.distribution)
+    return Players(cfg, game_shapes(cfg, build_sources(cfg.data)), strategy)
 
 
 def _subprocess_runner(cmd: list[str], log) -> int:

@@ -53,6 +53,22 @@ class GameTrajectoryTest(tf.test.TestCase):
         with self.assertRaisesRegex(G.TrajectoryError, r"--steps 3: not kept .*kept: 2, 4"):
             G.snapshot_degraders(self.run_dir, other, [3])
 
+    def test_an_out_of_another_run_is_refused_and_a_damaged_checkpoint_skipped(self):
+        copy = os.path.join(self.get_temp_dir(), "copy")
+        shutil.copytree(self.run_dir, copy)
+        out = os.path.join(self.get_temp_dir(), "shared")
+        G.snapshot_degraders(self.run_dir, out, [2])
+        # Another run's step 2 into the same folder: its report.json would measure the wrong f_d.
+        with self.assertRaisesRegex(G.TrajectoryError, r"step0002 holds f_d of step 2 of .*run"):
+            G.snapshot_degraders(copy, out, [2])
+        # A checkpoint cut short is skipped (with a warning); the others are still read.
+        ckpt = os.path.join(copy, artifacts.CHECKPOINT_DIR)
+        self.assertEqual(sorted(G._adversarial_checkpoints(ckpt)), [2])
+        with open(G._adversarial_checkpoints(ckpt)[2] + ".index", "wb") as f:
+            f.write(b"cut short")
+        self.assertEqual(G._adversarial_checkpoints(ckpt), {})
+        self.assertEqual(G.snapshot_degraders(copy, os.path.join(copy, "traj")), [4])
+
     def test_a_run_without_checkpoints_or_final_f_d_is_refused_by_name(self):
         bare = os.path.join(self.get_temp_dir(), "bare")
         os.makedirs(bare)
