@@ -1,1 +1,4 @@
 """Throughput and latency benchmarks (run with python -m benchmarks.<name>)."""
+
+# First, before anything imports TensorFlow: the package switches oneDNN on (tfprivacy/__init__).
+import tfprivacy  # noqa: F401

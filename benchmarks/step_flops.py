@@ -212,6 +212,7 @@ def main(argv):
     dataset = tf.data.Dataset.from_tensors(privacy).repeat()
     iterator = iter(dataset)
 
+    print(f"CPU: {runtime.cpu_description()}; oneDNN {runtime.onednn_status()}")
     ref = reference(FLAGS.steps)
     print(
         f"plain conv2d {ref['conv2d']:.1f} GFLOP/s, plain conv3d {ref['conv3d']:.1f} GFLOP/s "

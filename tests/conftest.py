@@ -8,5 +8,7 @@ import os
 import tempfile
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# As every entry point does (tfprivacy/__init__): oneDNN on before any test imports TF.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 if "TFPRIVACY_DATA" not in os.environ or not os.environ.get("TFPRIVACY_KEEP_DATA"):
     os.environ["TFPRIVACY_DATA"] = tempfile.mkdtemp(prefix="tfprivacy-test-data-")

@@ -36,6 +36,36 @@ class RuntimeTest(unittest.TestCase):
         self.assertNotIn("cuInit", proc.stderr)
         self.assertNotIn("cuda drivers", proc.stderr)
 
+    def test_every_entry_point_switches_onednn_on_before_tensorflow_loads(self):
+        # Each package a command line starts from (python -m trainers.*, serving.*,
+        # benchmarks.*, tfprivacy.*) sets TF_ENABLE_ONEDNN_OPTS=1 when the user has not, early
+        # enough that TensorFlow reads it; a user's own value wins.
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        for package in ("trainers", "serving", "benchmarks", "tfprivacy"):
+            code = (
+                f"import {package}; import tensorflow; from tfprivacy import runtime; "
+                "print(runtime.onednn_status())"
+            )
+            proc = run_python("-c", code, env=env, timeout=120)
+            self.assertEqual(proc.returncode, 0, proc.stderr)
+            self.assertEqual(proc.stdout.strip(), "on (TF_ENABLE_ONEDNN_OPTS=1)", package)
+        proc = run_python(
+            "-c",
+            "import trainers; import tensorflow; from tfprivacy import runtime; "
+            "print(runtime.onednn_status())",
+            env={**env, "TF_ENABLE_ONEDNN_OPTS": "0"},
+            timeout=120,
+        )
+        self.assertEqual(proc.stdout.strip(), "off (TF_ENABLE_ONEDNN_OPTS=0)", proc.stderr)
+
+    def test_cpu_description_names_the_vector_extensions(self):
+        text = runtime.cpu_description()
+        self.assertTrue(text)
+        if os.path.exists("/proc/cpuinfo"):
+            with open("/proc/cpuinfo") as f:
+                has_avx2 = " avx2" in f.read()
+            self.assertEqual("avx2" in text, has_avx2, text)
+
     def test_a_command_line_without_tensorflow_does_not_import_it(self):
         code = (
             "import sys; from absl import flags; from tfprivacy import runtime; "

@@ -66,6 +66,42 @@ def import_tensorflow():
     return tf
 
 
+_VECTOR_FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
+
+
+def cpu_description() -> str:
+    """The CPU's model name and the vector extensions TF's kernels care about, from
+    /proc/cpuinfo (Linux); 'unknown CPU' elsewhere."""
+    model, flags = "unknown CPU", set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                key = key.strip()
+                if key == "model name" and model == "unknown CPU":
+                    model = value.strip()
+                elif key == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        return model
+    found = [name for name in _VECTOR_FLAGS if name in flags]
+    return f"{model} ({', '.join(found) if found else 'no AVX2'})"
+
+
+def onednn_status() -> str:
+    """Whether the loaded TensorFlow runs its oneDNN kernels, and why: 'on' or 'off', with
+    the TF_ENABLE_ONEDNN_OPTS value that decided it (tfprivacy/__init__ sets 1 unless the user
+    set it). TF reads the variable when it loads, so this asks TF itself."""
+    value = os.environ.get("TF_ENABLE_ONEDNN_OPTS")
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        on = bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return f"unknown (TF_ENABLE_ONEDNN_OPTS={value})"
+    return f"{'on' if on else 'off'} (TF_ENABLE_ONEDNN_OPTS={value})"
+
+
 def quiet_logs() -> None:
     """Progress bars and summaries are the output; TF's and absl's INFO chatter is not."""
     import logging
