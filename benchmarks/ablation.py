@@ -317,9 +317,14 @@ def table_row(row: Row, run_dir: str, report: dict | None = None) -> str:
     own_text = f"{100 * own:.1f}" if own is not None else ""
     return (
         f"{_describe(row)} {_interval(learned['action_top1'])} ({100 * rel['action_of_raw']:.0f}%) "
-        f"| {_interval(learned['worst_case']['cmap'])} | {rel['leakage']:.2f} | {psnr:.1f} dB "
+        f"| {_interval(learned['worst_case']['cmap'])} | {_ratio(rel['leakage'])} | {psnr:.1f} dB "
         f"| {own_text} | `{row.run_name}` |"
     )
+
+
+def _ratio(value) -> str:
+    """A leakage ratio, or why report.json refused it (raw's gap to chance too small)."""
+    return "refused" if value is None else f"{value:.2f}"
 
 
 def seeds_line(row: Row, seeds: list[int], reports: list[dict]) -> str:
@@ -328,11 +333,15 @@ def seeds_line(row: Row, seeds: list[int], reports: list[dict]) -> str:
     top1 = [r["results"]["learned"]["action_top1"]["mean"] for r in reports]
     leak = [r["relative_to_raw"]["learned"]["leakage"] for r in reports]
     n = len(reports)
+    if any(v is None for v in leak):  # refused: raw's gap to chance too small to resolve
+        leak_text = "refused (raw too near chance)"
+    else:
+        leak_text = f"{sum(leak) / n:.2f}, worst {max(leak):.2f}"
     missing = "" if n == len(seeds) else f" ({len(seeds) - n} not run)"
     return (
         f"{_describe(row)} mean over {n} training seeds{missing}: "
         f"{100 * sum(top1) / n:.1f} ({100 * sum(of_raw) / n:.0f}%), worst {100 * min(of_raw):.0f}% "
-        f"| | {sum(leak) / n:.2f}, worst {max(leak):.2f} | | "
+        f"| | {leak_text} | | "
         f"| `{row.name}` seeds {','.join(str(s) for s in seeds)} |"
     )
 

@@ -10,6 +10,12 @@ and the leakage, (worst-case cMAP - chance) / (raw cMAP - chance), as report.jso
 over (raw's seed mean as the scale). The issue's bar (action >= `--bar_action` of raw, leakage
 <= `--bar_leakage`) is the shaded corner. Prints the points as a Markdown table. Points must
 share the ruler's seeds; a run measured with other seeds is refused by name.
+
+The table's last two columns are the leakage on the measures that keep their range on skewed
+attributes (report.relative_to_raw's leakage_nap, leakage_auc): worst-case mean normalised AP
+over raw's, and (worst-case mean AUC - 0.5) over raw's; "n/a" for a report made before they
+existed, "refused" where raw's gap to chance on that measure is too small to divide by. The bar
+and the plot stay on the cMAP leakage.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ import sys
 from absl import flags
 
 from tfprivacy import runtime
+from tfprivacy.eval import report as report_lib
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_multi_string(
@@ -65,7 +72,7 @@ def load_point(label: str, run_dir: str) -> dict:
     if raw_action <= 0 or span <= 0:
         raise PointError(f"{label}: {path}: raw is at chance, nothing to scale by")
     action, cmap = learned["action_top1"], learned["worst_case"]["cmap"]
-    return {
+    point = {
         "label": label,
         "seeds": list(report.get("seeds", [])),
         "action": action["mean"] / raw_action,
@@ -73,6 +80,32 @@ def load_point(label: str, run_dir: str) -> dict:
         "leakage": (cmap["mean"] - chance) / span,
         "leakage_ci": tuple((v - chance) / span for v in cmap["ci"]),
     }
+    point.update(_skew_leakages(learned, raw))
+    return point
+
+
+def _skew_leakages(learned: dict, raw: dict) -> dict:
+    """leakage_nap / leakage_auc (None where absent or refused), their intervals and
+    "refused" (leakage key -> why) from the learned and raw worst-case figures."""
+    out: dict = {"refused": {}}
+    for key, measure, figure, chance in report_lib.LEAKAGES[1:]:
+        stat = learned["worst_case"].get(figure)
+        span, why = report_lib.leakage_scale(raw["worst_case"].get(figure), chance, measure)
+        out[key] = out[f"{key}_ci"] = None
+        if why:
+            out["refused"][key] = why
+        elif span is not None and stat is not None:
+            out[key] = (stat["mean"] - chance) / span
+            if "ci" in stat:
+                out[f"{key}_ci"] = tuple((v - chance) / span for v in stat["ci"])
+    return out
+
+
+def _leakage_cell(point: dict, key: str) -> str:
+    if point.get(key) is None:
+        return "refused" if key in point.get("refused", {}) else "n/a"
+    ci = point.get(f"{key}_ci")
+    return f"{point[key]:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
 
 
 def check_same_seeds(points: list[dict]) -> None:
@@ -88,18 +121,22 @@ def meets(point: dict, bar_action: float, bar_leakage: float) -> bool:
 
 def table(points: list[dict], bar_action: float, bar_leakage: float) -> str:
     lines = [
-        "| point | action (% of raw) | leakage | meets the bar |",
-        "|---|---|---|---|",
+        "| point | action (% of raw) | leakage | meets the bar | leakage (nAP) | leakage (AUC) |",
+        "|---|---|---|---|---|---|",
     ]
+    refusals: list[str] = []
     for p in points:
         lo, hi = (100 * v for v in p["action_ci"])
         llo, lhi = p["leakage_ci"]
         verdict = "yes" if meets(p, bar_action, bar_leakage) else "no"
         lines.append(
             f"| {p['label']} | {100 * p['action']:.1f} [{lo:.1f}, {hi:.1f}] | "
-            f"{p['leakage']:.2f} [{llo:.2f}, {lhi:.2f}] | {verdict} |"
+            f"{p['leakage']:.2f} [{llo:.2f}, {lhi:.2f}] | {verdict} | "
+            f"{_leakage_cell(p, 'leakage_nap')} | {_leakage_cell(p, 'leakage_auc')} |"
         )
-    return "\n".join(lines)
+        refused = p.get("refused", {}).values()
+        refusals += [f"{p['label']}: leakage ratio refused on {why}" for why in refused]
+    return "\n".join(lines + ([""] + refusals if refusals else []))
 
 
 def plot(points: list[dict], path: str, bar_action: float, bar_leakage: float, title: str):

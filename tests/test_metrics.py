@@ -198,5 +198,168 @@ class UnknownLabelsTest(tf.test.TestCase, parameterized.TestCase):
         metrics.average_precision(np.full((3, 2), -1), np.zeros((3, 2)))  # no error
 
 
+# PA-HMDB51's attribute prevalences (skin colour, face, gender, nudity, relationship): chance
+# cMAP, their mean, is ~69 while the published raw cMAP is ~70.
+PA_HMDB51_PREVALENCE = np.array([0.972, 0.750, 0.980, 0.597, 0.157])
+
+
+class SkewedMeasuresTest(tf.test.TestCase, parameterized.TestCase):
+    """Normalised AP, (AP - p) / (1 - p), and ROC-AUC: measures that keep their range when an
+    attribute is nearly always (or never) present."""
+
+    def test_normalized_ap_hand_worked(self):
+        # The no-ties example: AP 5/6 at prevalence 1/2 -> (5/6 - 1/2) / (1/2) = 2/3.
+        y = np.array([[1], [0], [1], [0]])
+        self.assertAllClose(
+            metrics.normalized_average_precision(y, [[0.9], [0.8], [0.7], [0.1]]), [2 / 3]
+        )
+        # Perfect ranking: 1. All scores tied: AP = prevalence, 0 (chance).
+        self.assertAllClose(metrics.normalized_average_precision(y, [[1], [0], [1], [0]]), [1.0])
+        self.assertAllClose(metrics.normalized_average_precision(y, np.full((4, 1), 0.5)), [0.0])
+        # Below chance is negative: ranked 0 (0.9), 1 (0.2), 1 (0.1): AP 1/2 * 1/2 + 1/2 * 2/3
+        # = 7/12 at prevalence 2/3 -> (7/12 - 8/12) / (4/12) = -1/4.
+        self.assertAllClose(
+            metrics.normalized_average_precision([[0], [1], [1]], [[0.9], [0.2], [0.1]]), [-0.25]
+        )
+        self.assertAllClose(metrics.normalize_ap([5 / 6, 0.5], [0.5, 0.5]), [2 / 3, 0.0])
+
+    def test_roc_auc_hand_worked(self):
+        # Positives 0.9, 0.7 against negatives 0.8, 0.1: 3 of the 4 pairs ordered right.
+        self.assertAllClose(metrics.binary_roc_auc([1, 0, 1, 0], [0.9, 0.8, 0.7, 0.1]), 0.75)
+        # Ties count half: positives 0.5, 0.2 against the negative 0.5: (0.5 + 0) / 2.
+        self.assertAllClose(metrics.binary_roc_auc([1, 0, 1], [0.5, 0.5, 0.2]), 0.25)
+        self.assertAllClose(metrics.binary_roc_auc([0, 1, 1], [0.1, 0.8, 0.9]), 1.0)
+        self.assertAllClose(metrics.binary_roc_auc([1, 0, 1, 0], [0.3] * 4), 0.5)
+
+    def test_one_class_scores_chance_like_ap(self):
+        # AP's convention: no positive -> 0.0 (its chance, prevalence 0); every item positive
+        # -> AP 1 whatever the scores. Normalised AP 0 and AUC 0.5 (chance), never NaN.
+        s = np.array([[0.9, 0.1, 0.4], [0.2, 0.8, 0.6]])
+        y = np.array([[1, 0, -1], [1, 0, -1]])  # all positive, all negative, all unknown
+        self.assertAllEqual(metrics.average_precision(y, s), [1.0, 0.0, 0.0])
+        self.assertAllEqual(metrics.normalized_average_precision(y, s), [0.0, 0.0, 0.0])
+        self.assertAllEqual(metrics.roc_auc(y, s), [0.5, 0.5, 0.5])
+        m = metrics.privacy_metrics(y, s, ("a", "b", "c"))
+        self.assertEqual(m["nap_mean"], 0.0)
+        self.assertEqual(m["auc_mean"], 0.5)
+
+    @parameterized.parameters(0, 1, 2)
+    def test_match_sklearn_and_ignore_unknown(self, seed):
+        y, s = _random(seed, unknown=0.3)
+        self.assertTrue((y < 0).any())
+        known = [y[:, a] >= 0 for a in range(5)]
+        auc = [skm.roc_auc_score(y[k, a], s[k, a]) for a, k in enumerate(known)]
+        ap = [skm.average_precision_score(y[k, a], s[k, a]) for a, k in enumerate(known)]
+        p = [y[k, a].mean() for a, k in enumerate(known)]
+        nap = [(ap[a] - p[a]) / (1 - p[a]) for a in range(5)]
+        self.assertAllClose(metrics.roc_auc(y, s), auc)
+        self.assertAllClose(metrics.normalized_average_precision(y, s), nap)
+        m = metrics.privacy_metrics(y, np.clip(s, 0.0, 1.0), ("a", "b", "c", "d", "e"))
+        clipped = np.clip(s, 0.0, 1.0)
+        auc = [skm.roc_auc_score(y[k, a], clipped[k, a]) for a, k in enumerate(known)]
+        self.assertAllClose(list(m["auc"].values()), auc)
+        self.assertAllClose(m["auc_mean"], np.mean(auc))
+        self.assertAllClose(m["auc_max"], np.max(auc))
+        self.assertAllClose(m["nap_mean"], np.mean(list(m["nap"].values())))
+        self.assertAllClose(m["nap_max"], np.max(list(m["nap"].values())))
+
+    def test_unknown_hand_worked(self):
+        # Column 0 as in UnknownLabelsTest: the unknown item at 0.8 left out, the rest ranked
+        # perfectly: AP 1 at prevalence 2/3 -> normalised AP 1, AUC 1 (counted as a negative
+        # it would be 2/3 and 3/4).
+        y = np.array([[1, 1], [-1, 0], [1, 1], [0, 0]])
+        s = np.array([[0.9, 0.9], [0.8, 0.8], [0.7, 0.7], [0.1, 0.1]])
+        self.assertAllClose(metrics.normalized_average_precision(y, s), [1.0, 2 / 3])
+        self.assertAllClose(metrics.roc_auc(y, s), [1.0, 0.75])
+
+    def test_attribute_mean_and_worst(self):
+        self.assertAllClose(metrics.attribute_mean({"a": 0.2, "b": 0.6}), 0.4)
+        self.assertAllClose(metrics.attribute_worst({"a": 0.2, "b": 0.6}), 0.6)
+        self.assertAllClose(metrics.attribute_worst(np.array([-0.1, -0.3])), -0.1)
+        with self.assertRaisesRegex(metrics.MetricError, "per attribute"):
+            metrics.attribute_mean([])
+
+    def test_privacy_metrics_keeps_its_keys_and_adds_the_new_ones(self):
+        y = np.array([[1, 0], [0, 0], [1, 1], [0, 1]])
+        s = np.array([[0.9, 0.1], [0.8, 0.2], [0.7, 0.9], [0.1, 0.8]])
+        m = metrics.privacy_metrics(y, s, ("face", "gender"))
+        self.assertEqual(
+            set(m),
+            {"ap", "cmap", "macro_f1", "nap", "nap_mean", "nap_max", "auc", "auc_mean", "auc_max"},
+        )
+        self.assertAllClose(m["cmap"], 11 / 12)
+        # face: AP 5/6 at 1/2 -> 2/3, AUC 3/4; gender: perfect -> 1, 1.
+        self.assertAllClose(m["nap"], {"face": 2 / 3, "gender": 1.0})
+        self.assertAllClose(m["auc"], {"face": 0.75, "gender": 1.0})
+        self.assertAllClose([m["nap_mean"], m["nap_max"]], [5 / 6, 1.0])
+        self.assertAllClose([m["auc_mean"], m["auc_max"]], [0.875, 1.0])
+
+    def test_worst_case_per_measure(self):
+        panel = {
+            "a": {"cmap": 0.8, "nap_mean": 0.1, "auc_mean": 0.6},
+            "b": {"cmap": 0.7, "nap_mean": 0.3, "auc_mean": 0.55},
+        }
+        self.assertEqual(metrics.worst_case(panel)[0], "a")  # cMAP, as before
+        self.assertEqual(metrics.worst_case(panel, "nap_mean")[0], "b")
+        self.assertEqual(
+            metrics.worst_case_measures(panel),
+            {
+                "cmap": 0.8,
+                "model": "a",
+                "nap_mean": 0.3,
+                "nap_model": "b",
+                "auc_mean": 0.6,
+                "auc_model": "a",
+            },
+        )
+        # Figures made before normalised AP and AUC existed: cMAP's worst case only.
+        self.assertEqual(
+            metrics.worst_case_measures({"a": {"cmap": 0.5}}), {"cmap": 0.5, "model": "a"}
+        )
+
+    def test_pa_hmdb51_prevalences_cmap_barely_moves_the_others_do(self):
+        # Labels drawn with PA-HMDB51's prevalences; a scorer at chance (uniform noise) against
+        # a weakly informative one (logit +-0.2 plus unit noise). cMAP moves by a few points
+        # (like raw ~70 against chance ~69): most of its range sits below the prevalences.
+        # Normalised AP and AUC, ranged from chance to perfect, move several times as much.
+        rng = np.random.default_rng(7)
+        n = 2000
+        y = (rng.random((n, 5)) < PA_HMDB51_PREVALENCE).astype(np.int64)
+        chance = rng.random((n, 5))
+        informative = 1.0 / (1.0 + np.exp(-(0.2 * (2 * y - 1) + rng.normal(size=(n, 5)))))
+        names = ("skin_color", "face", "gender", "nudity", "relationship")
+        at_chance = metrics.privacy_metrics(y, chance, names)
+        leaking = metrics.privacy_metrics(y, informative, names)
+        self.assertAllClose(metrics.cmap_chance(y), PA_HMDB51_PREVALENCE.mean(), atol=0.01)
+        self.assertAllClose(at_chance["cmap"], metrics.cmap_chance(y), atol=0.01)
+        self.assertAllClose(at_chance["nap_mean"], 0.0, atol=0.1)
+        self.assertAllClose(at_chance["auc_mean"], 0.5, atol=0.03)
+        gap_cmap = leaking["cmap"] - at_chance["cmap"]
+        gap_nap = leaking["nap_mean"] - at_chance["nap_mean"]
+        gap_auc = leaking["auc_mean"] - at_chance["auc_mean"]
+        self.assertBetween(gap_cmap, 0.0, 0.06)
+        self.assertGreater(gap_nap, 0.15)
+        self.assertGreater(gap_auc, 0.07)
+        self.assertGreater(gap_nap, 3 * gap_cmap)
+        self.assertGreater(gap_auc, 1.5 * gap_cmap)
+        # On the two near-universal attributes AP hardly moves at all, normalised AP does.
+        for a in ("skin_color", "gender"):
+            self.assertLess(leaking["ap"][a] - at_chance["ap"][a], 0.02)
+        self.assertGreater(
+            np.mean([leaking["nap"][a] - at_chance["nap"][a] for a in ("skin_color", "gender")]),
+            0.1,
+        )
+        # With -1 (unknown) labels mixed in, the figures are those of the known items alone.
+        masked = y.copy()
+        unknown = rng.random((n, 5)) < 0.2
+        masked[unknown] = -1
+        m = metrics.privacy_metrics(masked, informative, names)
+        for j, a in enumerate(names):
+            keep = ~unknown[:, j]
+            want = metrics.privacy_metrics(y[keep, j : j + 1], informative[keep, j : j + 1], [a])
+            self.assertAllClose(m["nap"][a], want["nap"][a])
+            self.assertAllClose(m["auc"][a], want["auc"][a])
+
+
 if __name__ == "__main__":
     tf.test.main()

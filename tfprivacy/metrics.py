@@ -9,6 +9,16 @@ attribute) besides 0 and 1. Every privacy metric ignores such items per attribut
 prevalence of an attribute are those of its known items only (an attribute with no known item
 scores like one with no positive: AP 0, F1 0, prevalence 0). Without -1 every figure is
 computed exactly as before.
+
+Measures with range on skewed labels: AP's chance level is the attribute's prevalence p, so on
+attributes present in nearly every item (PA-HMDB51: skin colour 0.972, gender 0.980) AP is near
+1 whatever the scorer, and cMAP barely separates a leaking scorer from chance. Beside cMAP (kept
+for comparison with the paper) every privacy model therefore gets per attribute the normalised
+AP, (AP - p) / (1 - p) (chance 0, perfect 1, below chance negative), and the ROC-AUC (chance 0.5,
+perfect 1, insensitive to prevalence), with their mean and worst case over attributes. Both
+follow AP's convention for an attribute with one class only among its known items (AP is then
+0 or 1, its prevalence: a scorer shows nothing): they score chance, normalised AP 0.0 and AUC
+0.5, never NaN, so means and bootstrap intervals stay defined.
 """
 
 from __future__ import annotations
@@ -127,28 +137,142 @@ def cmap_chance(y_true) -> float:
     return float(np.mean(prevalence(np.asarray(y_true, dtype=np.float64))))
 
 
+NAP_CHANCE = 0.0  # normalised AP of a scorer that knows nothing, whatever the prevalence
+AUC_CHANCE = 0.5  # ROC-AUC of a scorer that knows nothing
+
+
+def normalize_ap(ap, prevalences) -> np.ndarray:
+    """(AP - p) / (1 - p) elementwise (arrays broadcast): 0 at chance (AP = p), 1 for a perfect
+    ranking, negative below chance. 0.0 where p is 1 (every known item positive: AP is 1 for
+    any scorer), as where p is 0 (AP 0 by convention)."""
+    ap = np.asarray(ap, np.float64)
+    p = np.asarray(prevalences, np.float64)
+    room = 1.0 - p
+    return np.where(room > 0, (ap - p) / np.where(room > 0, room, 1.0), NAP_CHANCE)
+
+
+def normalized_average_precision(y_true, y_score) -> np.ndarray:
+    """Per-attribute normalised AP of [N, A] labels and scores -> [A]: normalize_ap of
+    average_precision and prevalence, both over the items not labelled -1."""
+    ap = average_precision(y_true, y_score)
+    return normalize_ap(ap, prevalence(np.asarray(y_true, np.float64)))
+
+
+def _average_ranks(values: np.ndarray) -> np.ndarray:
+    """1-based ranks of values, equal values sharing the mean of their ranks."""
+    order = np.argsort(values, kind="mergesort")
+    ordered = values[order]
+    starts = np.r_[0, np.nonzero(np.diff(ordered))[0] + 1]
+    ends = np.r_[starts[1:], ordered.size]
+    ranks = np.empty(values.size, np.float64)
+    ranks[order] = np.repeat((starts + 1 + ends) / 2.0, ends - starts)
+    return ranks
+
+
+def binary_roc_auc(y_true, y_score) -> float:
+    """ROC-AUC of one binary problem: the chance that a positive outscores a negative, ties
+    counting half (the Mann-Whitney U over average ranks), as sklearn's roc_auc_score.
+
+    Samples labelled -1 (unknown) are left out. With one class only (sklearn raises) the AUC
+    is undefined; it scores chance, 0.5, as AP scores 0.0 with no positive.
+    """
+    y_true, y_score = _check_pair(y_true, y_score, ndim=1)
+    known = y_true >= 0
+    if not known.all():
+        y_true, y_score = y_true[known], y_score[known]
+    num_pos = int(y_true.sum())
+    num_neg = y_true.size - num_pos
+    if num_pos == 0 or num_neg == 0:
+        return AUC_CHANCE
+    ranks = _average_ranks(y_score)
+    u = ranks[y_true == 1].sum() - num_pos * (num_pos + 1) / 2.0
+    return float(u / (num_pos * num_neg))
+
+
+def roc_auc(y_true, y_score) -> np.ndarray:
+    """Per-attribute ROC-AUC of multi-label scores: [N, A] labels and scores -> [A] (each
+    attribute over its items not labelled -1)."""
+    y_true, y_score = _check_pair(y_true, y_score, ndim=2)
+    return np.array([binary_roc_auc(y_true[:, a], y_score[:, a]) for a in range(y_true.shape[1])])
+
+
+def _values(per_attribute) -> np.ndarray:
+    if isinstance(per_attribute, Mapping):
+        per_attribute = list(per_attribute.values())
+    values = np.asarray(per_attribute, np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise MetricError(f"expected one figure per attribute, got shape {values.shape}")
+    return values
+
+
+def attribute_mean(per_attribute) -> float:
+    """The unweighted mean over attributes of per-attribute figures (array or name -> value)."""
+    return float(np.mean(_values(per_attribute)))
+
+
+def attribute_worst(per_attribute) -> float:
+    """The worst case over attributes for privacy: the highest figure, the attribute that
+    leaks most (array or name -> value)."""
+    return float(np.max(_values(per_attribute)))
+
+
 def privacy_metrics(y_true, y_prob, attributes: Sequence[str]) -> dict:
-    """AP per named attribute, cMAP and macro-F1 at 0.5 of one privacy model (labels -1 are
-    ignored per attribute)."""
+    """The figures of one privacy model (labels -1 are ignored per attribute).
+
+    "ap": AP per named attribute, "cmap" (their mean) and "macro_f1" at 0.5, as before; and
+    the measures with range on skewed labels: "nap" (normalised AP per attribute), "nap_mean",
+    "nap_max" (mean and worst case over attributes), "auc" (ROC-AUC per attribute), "auc_mean",
+    "auc_max".
+    """
     ap = average_precision(y_true, y_prob)
     if len(attributes) != ap.size:
         raise MetricError(f"{len(attributes)} attribute names for {ap.size} label columns")
+    nap = normalize_ap(ap, prevalence(np.asarray(y_true, np.float64)))
+    auc = roc_auc(y_true, y_prob)
+
+    def named(values):
+        return {name: float(v) for name, v in zip(attributes, values, strict=True)}
+
     return {
-        "ap": {name: float(v) for name, v in zip(attributes, ap, strict=True)},
+        "ap": named(ap),
         "cmap": float(np.mean(ap)),
         "macro_f1": macro_f1(y_true, y_prob),
+        "nap": named(nap),
+        "nap_mean": attribute_mean(nap),
+        "nap_max": attribute_worst(nap),
+        "auc": named(auc),
+        "auc_mean": attribute_mean(auc),
+        "auc_max": attribute_worst(auc),
     }
 
 
-def worst_case(panel: Mapping[str, Mapping]) -> tuple[str, Mapping]:
-    """The attacker that leaks most: the panel member with the highest cMAP.
+def worst_case(panel: Mapping[str, Mapping], key: str = "cmap") -> tuple[str, Mapping]:
+    """The attacker that leaks most: the panel member with the highest `key` (cMAP unless
+    told: "nap_mean", "auc_mean").
 
     panel maps a model name to its privacy_metrics dict. Ties go to the first in panel order.
     """
     if not panel:
         raise MetricError("worst_case: the privacy panel is empty")
-    name = max(panel, key=lambda k: panel[k]["cmap"])
+    name = max(panel, key=lambda k: panel[k][key])
     return name, panel[name]
+
+
+# The worst case over the panel of each headline measure: (figure, key of the attacker's name).
+WORST_CASE_MEASURES = (("cmap", "model"), ("nap_mean", "nap_model"), ("auc_mean", "auc_model"))
+
+
+def worst_case_measures(panel: Mapping[str, Mapping]) -> dict:
+    """Each headline measure's worst case over the panel, each taken on its own (the attacker
+    that leaks most by cMAP need not by AUC): {"cmap", "model", "nap_mean", "nap_model",
+    "auc_mean", "auc_model"}; normalised AP and AUC only where every attacker has them (figures
+    computed before they existed have not)."""
+    out = {}
+    for key, model_key in WORST_CASE_MEASURES:
+        if all(key in m for m in panel.values()):
+            name, figures = worst_case(panel, key)
+            out[key], out[model_key] = figures[key], name
+    return out
 
 
 def mean_std(values: Sequence[float]) -> dict:

@@ -657,7 +657,9 @@ def replicates(per_seed: Sequence[dict], splits: EvalSplits, num_replicates: int
     """Bootstrap replicates (test items x seeds) of the headline figures of one degrader.
 
     {"action": [B], "worst_cmap": [B], "best_ap": [B, A], "cmap": {arch: [B]},
-    "probe_cmap": [B] (when the feature probe ran)}; the draws depend only on the test size,
+    "worst_nap": [B], "nap": {arch: [B]}, "worst_auc": [B], "auc": {arch: [B]} (nap, auc: the
+    means over attributes of normalised AP and ROC-AUC), "probe_cmap", "probe_nap",
+    "probe_auc": [B] (when the feature probe ran)}; the draws depend only on the test size,
     the number of seeds and num_replicates, so they pair across degraders.
     """
     n_action, n_privacy = len(splits.action_test[1]), len(splits.privacy_test[1])
@@ -675,9 +677,38 @@ def replicates(per_seed: Sequence[dict], splits: EvalSplits, num_replicates: int
     probs = {a: np.array([s["panel"][a]["probs"] for s in per_seed]) for a in archs}
     priv = intervals.privacy_replicates(labels, probs, counts, seeds)
     out.update(worst_cmap=priv["worst_cmap"], best_ap=priv["best_ap"], cmap=priv["cmap"])
+    out.update(worst_nap=priv["worst_nap"], nap=priv["nap"])
+    out.update(worst_auc=priv["worst_auc"], auc=priv["auc"])
     if all("feature_probe" in s for s in per_seed):
         probe = {"probe": np.array([s["feature_probe"]["probs"] for s in per_seed])}
-        out["probe_cmap"] = intervals.privacy_replicates(labels, probe, counts, seeds)["worst_cmap"]
+        probe_reps = intervals.privacy_replicates(labels, probe, counts, seeds)
+        out["probe_cmap"] = probe_reps["worst_cmap"]
+        out["probe_nap"] = probe_reps["worst_nap"]
+        out["probe_auc"] = probe_reps["worst_auc"]
+    return out
+
+
+# The measures with range on skewed labels that metrics.privacy_metrics adds beside AP/cMAP.
+_SKEW_FIGURES = ("nap_mean", "nap_max", "auc_mean", "auc_max")
+_SKEW_PER_ATTRIBUTE = ("nap", "auc")
+
+
+def _with_skew_measures(result: dict, labels) -> dict:
+    """A per-seed result whose panel (and feature probe) figures all carry normalised AP and
+    AUC: a seed cached before they existed gets them from its stored test probabilities (when
+    `labels` are given); a shallow copy, the cached dict is left as it was."""
+    if labels is None:
+        return result
+
+    def filled(figures):
+        if "nap_mean" in figures or "probs" not in figures:
+            return figures
+        new = metrics.privacy_metrics(labels, np.asarray(figures["probs"]), PRIVACY_ATTRIBUTES)
+        return {**figures, **{k: new[k] for k in _SKEW_FIGURES + _SKEW_PER_ATTRIBUTE}}
+
+    out = {**result, "panel": {a: filled(p) for a, p in result["panel"].items()}}
+    if "feature_probe" in result:
+        out["feature_probe"] = filled(result["feature_probe"])
     return out
 
 
@@ -689,16 +720,35 @@ def aggregate(per_seed: Sequence[dict], splits: EvalSplits | None = None, ev=Non
     the replicate arrays (numpy, for paired comparisons; not written to JSON).
     """
     archs = list(per_seed[0]["panel"])
+    per_seed = [
+        _with_skew_measures(s, splits.privacy_test[1] if splits is not None else None)
+        for s in per_seed
+    ]
 
     def privacy_stats(rows):
-        return {
+        stats = {
             "cmap": metrics.mean_std([r["cmap"] for r in rows]),
             "macro_f1": metrics.mean_std([r["macro_f1"] for r in rows]),
             "ap": {a: metrics.mean_std([r["ap"][a] for r in rows]) for a in PRIVACY_ATTRIBUTES},
         }
+        if all("nap_mean" in r for r in rows):  # figures made before they existed have not
+            for key in _SKEW_FIGURES:
+                stats[key] = metrics.mean_std([r[key] for r in rows])
+            for key in _SKEW_PER_ATTRIBUTE:
+                stats[key] = {
+                    a: metrics.mean_std([r[key][a] for r in rows]) for a in PRIVACY_ATTRIBUTES
+                }
+        return stats
 
     worst = privacy_stats([s["worst_case"] for s in per_seed])
     worst["models"] = [s["worst_case"]["model"] for s in per_seed]
+    # Worst case over the panel of mean normalised AP and mean AUC, per seed, each measure on
+    # its own (cMAP's worst case, above, as before).
+    worst_measures = [metrics.worst_case_measures(s["panel"]) for s in per_seed]
+    for key, model_key in metrics.WORST_CASE_MEASURES[1:]:
+        if all(key in m for m in worst_measures):
+            worst[key] = metrics.mean_std([m[key] for m in worst_measures])
+            worst[f"{model_key}s"] = [m[model_key] for m in worst_measures]
     best_ap = [
         {a: max(s["panel"][m]["ap"][a] for m in archs) for a in PRIVACY_ATTRIBUTES}
         for s in per_seed
@@ -725,6 +775,14 @@ def aggregate(per_seed: Sequence[dict], splits: EvalSplits | None = None, ev=Non
             out["panel"][a]["cmap"]["ci"] = intervals.interval(reps["cmap"][a], conf)
         if "probe_cmap" in reps:
             out["feature_probe"]["cmap"]["ci"] = intervals.interval(reps["probe_cmap"], conf)
+        for key, rep in (("nap_mean", "nap"), ("auc_mean", "auc")):
+            if key in worst:
+                worst[key]["ci"] = intervals.interval(reps[f"worst_{rep}"], conf)
+            for a in archs:
+                if key in out["panel"][a]:
+                    out["panel"][a][key]["ci"] = intervals.interval(reps[rep][a], conf)
+            if f"probe_{rep}" in reps and key in out["feature_probe"]:
+                out["feature_probe"][key]["ci"] = intervals.interval(reps[f"probe_{rep}"], conf)
         out["confidence"] = conf
         out["replicates"] = reps
     return out

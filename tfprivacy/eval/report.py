@@ -13,6 +13,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from tfprivacy import metrics
 from tfprivacy.data.records import PRIVACY_ATTRIBUTES
 
 REPORT_JSON = "report.json"
@@ -21,8 +22,14 @@ TRADEOFF_PNG = "tradeoff.png"
 FRAMES_PNG = "frames.png"
 
 
-def _fmt(stat: Mapping, percent: bool = True) -> str:
-    """mean [lo, hi] with a bootstrap interval, else mean ± std over seeds, else the mean."""
+NA = "n/a"  # a figure the report does not hold (made before the measure existed)
+
+
+def _fmt(stat: Mapping | None, percent: bool = True) -> str:
+    """mean [lo, hi] with a bootstrap interval, else mean ± std over seeds, else the mean;
+    "n/a" for a figure the report does not hold."""
+    if stat is None:
+        return NA
     scale = 100.0 if percent else 1.0
     mean = stat["mean"] * scale
     if "ci" in stat:
@@ -45,36 +52,111 @@ def _signed(d: Mapping) -> str:
     return f"{100 * d['mean']:+.1f} [{lo:+.1f}, {hi:+.1f}]"
 
 
+# A leakage ratio divides by raw's gap to chance; a gap below this, on a scale from chance (0)
+# to perfect (1), cannot be resolved and the ratio is refused. PA-HMDB51's raw cMAP ~70 over
+# chance ~69 is 0.03 of the 31 points above chance.
+MIN_LEAKAGE_GAP = 0.05
+
+# relative_to_raw's leakage ratios: (key, the measure in words, the worst-case figure, chance).
+# chance None: the report's own (cMAP's, the mean test prevalence).
+LEAKAGES = (
+    ("leakage", "worst-case cMAP", "cmap", None),
+    ("leakage_nap", "worst-case mean normalised AP", "nap_mean", metrics.NAP_CHANCE),
+    ("leakage_auc", "worst-case mean AUC", "auc_mean", metrics.AUC_CHANCE),
+)
+
+
+def leakage_scale(raw: Mapping | None, chance: float, measure: str) -> tuple[float | None, str]:
+    """Raw's gap to chance on one measure, what a leakage ratio divides by: (gap, "") when it
+    can be resolved, (None, why not) when it cannot, (None, "") when raw lacks the measure.
+
+    raw: raw's worst-case figure ({"mean", optional "ci"}). Refused when the gap is below
+    MIN_LEAKAGE_GAP of the range above chance (1 - chance), or when raw's interval reaches
+    chance (its lower bound is at or below it).
+    """
+    if raw is None:
+        return None, ""
+    gap = raw["mean"] - chance
+    room = 1.0 - chance
+    share = gap / room if room > 0 else 0.0
+    if share < MIN_LEAKAGE_GAP:
+        return None, (
+            f"{measure}: raw's gap to chance is {100 * gap:.1f} points, {share:.3f} of the "
+            f"range from chance ({100 * chance:.1f}) to perfect, below the "
+            f"{MIN_LEAKAGE_GAP:.2f} a ratio needs"
+        )
+    if "ci" in raw and raw["ci"][0] <= chance:
+        lo, hi = raw["ci"]
+        return None, (
+            f"{measure}: raw's gap to chance is {100 * gap:.1f} points but its interval "
+            f"[{100 * lo:.1f}, {100 * hi:.1f}] reaches chance {100 * chance:.1f}"
+        )
+    return gap, ""
+
+
 def relative_to_raw(report: Mapping) -> dict:
     """Per degrader (raw among the results): action top-1 as a fraction of raw's, and the
-    leakage left, (cMAP - chance) / (raw cMAP - chance), both on the seed means; {} without raw.
-    The issue's bar for a learned f_d: action >= 0.95 of raw, leakage <= 0.5."""
+    leakage left on each measure, on the seed means; {} without raw.
+
+    "leakage": (cMAP - chance) / (raw cMAP - chance), worst-case cMAP, chance the mean test
+    prevalence; "leakage_nap": worst-case mean normalised AP / raw's (chance 0 on that scale);
+    "leakage_auc": (AUC - 0.5) / (raw AUC - 0.5), worst-case mean AUC. Each is None where raw's
+    gap to chance is too small to resolve (leakage_scale), with the reason under
+    "leakage_refused" (leakage key -> message; present only then), and None without a message
+    where the report lacks the measure. The issue's bar for a learned f_d: action >= 0.95 of
+    raw, leakage <= 0.5."""
     results = report["results"]
     if "raw" not in results:
         return {}
-    chance = report["chance"]["cmap"]
     raw = results["raw"]
-    span = raw["worst_case"]["cmap"]["mean"] - chance
+    scales, refused = {}, {}
+    for key, measure, figure, chance in LEAKAGES:
+        chance = report["chance"]["cmap"] if chance is None else chance
+        span, why = leakage_scale(raw["worst_case"].get(figure), chance, measure)
+        scales[key] = (figure, chance, span)
+        if why:
+            refused[key] = why
     out = {}
     for name, r in results.items():
-        out[name] = {
-            "action_of_raw": r["action_top1"]["mean"] / raw["action_top1"]["mean"],
-            "leakage": (r["worst_case"]["cmap"]["mean"] - chance) / span if span > 0 else None,
-        }
+        rel = {"action_of_raw": r["action_top1"]["mean"] / raw["action_top1"]["mean"]}
+        for key, (figure, chance, span) in scales.items():
+            stat = r["worst_case"].get(figure)
+            rel[key] = (stat["mean"] - chance) / span if span and stat is not None else None
+        if refused:
+            rel["leakage_refused"] = dict(refused)
+        out[name] = rel
     return out
 
 
-def relative_lines(report: Mapping) -> list[str]:
-    """One line per degrader: its action as % of raw and the leakage left."""
+def leakage_text(rel: Mapping, key: str) -> str:
+    """One leakage of a relative_to_raw entry: "0.25", "refused" or "n/a" (not measured)."""
+    if rel.get(key) is not None:
+        return f"{rel[key]:.2f}"
+    return "refused" if key in rel.get("leakage_refused", {}) else NA
+
+
+def _relative_parts(report: Mapping) -> tuple[list[str], list[str]]:
+    """(one line per degrader but raw, the refusal messages) of relative_to_raw."""
+    relative = relative_to_raw(report)
     lines = []
-    for name, rel in relative_to_raw(report).items():
-        if name == "raw" or rel["leakage"] is None:
+    for name, rel in relative.items():
+        if name == "raw":
             continue
         lines.append(
             f"{name}: action {100 * rel['action_of_raw']:.1f}% of raw, leakage left "
-            f"{rel['leakage']:.2f} of raw's (worst-case cMAP over chance)"
+            f"{leakage_text(rel, 'leakage')} of raw's (worst-case cMAP over chance), "
+            f"{leakage_text(rel, 'leakage_nap')} on normalised AP, "
+            f"{leakage_text(rel, 'leakage_auc')} on AUC"
         )
-    return lines
+    refused = relative.get("raw", {}).get("leakage_refused", {})
+    return lines, [f"leakage ratio refused on {why}" for why in refused.values()]
+
+
+def relative_lines(report: Mapping) -> list[str]:
+    """One line per degrader: its action as % of raw and the leakage left on cMAP, normalised
+    AP and AUC ("refused" or "n/a" where there is none); then one line per refused ratio."""
+    lines, refusals = _relative_parts(report)
+    return lines + refusals
 
 
 def markdown(report: Mapping) -> str:
@@ -102,9 +184,13 @@ def markdown(report: Mapping) -> str:
         f"panel: {' and '.join(panel)}"
         + ". Worst case = the attacker with the highest cMAP; best AP = the highest AP of any "
         "attacker, per attribute. Feature probe = logistic regression of the attributes on the "
-        "fresh target's penultimate features.",
+        "fresh target's penultimate features. nAP = normalised AP, (AP - prevalence) / "
+        "(1 - prevalence) per attribute, and AUC = ROC-AUC: measures that keep their range on "
+        "skewed attributes, where AP (and cMAP) sit near prevalence whatever the attacker; "
+        "their worst case = the attacker with the highest mean over attributes.",
         f"Chance: action top-1 {100 * chance['action_top1']:.1f}, "
-        f"cMAP {100 * chance['cmap']:.1f} (mean test prevalence).",
+        f"cMAP {100 * chance['cmap']:.1f} (mean test prevalence), "
+        f"nAP {100 * metrics.NAP_CHANCE:.1f}, AUC {100 * metrics.AUC_CHANCE:.1f}.",
         "",
     ]
     problems = report.get("problems") or {}
@@ -120,9 +206,9 @@ def markdown(report: Mapping) -> str:
     lines += [
         "## Privacy-utility trade-off",
         "",
-        "| degrader | action top-1 ↑ | worst-case cMAP ↓ | feature probe cMAP ↓ "
-        "| worst macro-F1 ↓ | worst attacker | PSNR dB |",
-        "|---|---|---|---|---|---|---|",
+        "| degrader | action top-1 ↑ | worst-case cMAP ↓ | worst-case nAP ↓ | worst-case AUC ↓ "
+        "| feature probe cMAP ↓ | worst macro-F1 ↓ | worst attacker | PSNR dB |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         w = r["worst_case"]
@@ -130,25 +216,37 @@ def markdown(report: Mapping) -> str:
         probe = _fmt(r["feature_probe"]["cmap"]) if "feature_probe" in r else "-"
         psnr = f"{r['fidelity']['psnr_db']:.1f}" if "fidelity" in r else "-"
         lines.append(
-            f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | {probe} | "
+            f"| {name} | {_fmt(r['action_top1'])} | {_fmt(w['cmap'])} | "
+            f"{_fmt(w.get('nap_mean'))} | {_fmt(w.get('auc_mean'))} | {probe} | "
             f"{_fmt(w['macro_f1'])} | {attackers} | {psnr} |"
         )
-    relative = relative_lines(report)
+    relative, refusals = _relative_parts(report)
     if relative:
         lines += ["", "Against raw (seed means): " + "; ".join(relative) + "."]
+    if refusals:
+        lines += ["", "Raw too close to chance to divide by: " + "; ".join(refusals) + "."]
     comparisons = report.get("comparisons") or []
     if comparisons:
+        on_nap = all("worst_nap" in c for c in comparisons)
         lines += [
             "",
             f"## Paired comparisons with {comparisons[0]['reference']} (other - reference)",
             "",
-            "| other | Δ action top-1 | Δ worst-case cMAP | verdict |",
-            "|---|---|---|---|",
+            "Verdicts on action top-1 and "
+            + (
+                "worst-case nAP (a measure with range on skewed attributes); cMAP for comparison."
+                if on_nap
+                else "worst-case cMAP (this report has no nAP replicates)."
+            ),
+            "",
+            "| other | Δ action top-1 | Δ worst-case nAP | Δ worst-case cMAP | verdict |",
+            "|---|---|---|---|---|",
         ]
         for c in comparisons:
+            nap = _signed(c["worst_nap"]) if "worst_nap" in c else NA
             lines.append(
-                f"| {c['other']} | {_signed(c['action_top1'])} | {_signed(c['worst_cmap'])} "
-                f"| {c['verdict']} |"
+                f"| {c['other']} | {_signed(c['action_top1'])} | {nap} | "
+                f"{_signed(c['worst_cmap'])} | {c['verdict']} |"
             )
     prevalence = chance.get("prevalence", {})
     lines += _table_head("Best AP per attribute (any attacker)", PRIVACY_ATTRIBUTES)
@@ -165,6 +263,13 @@ def markdown(report: Mapping) -> str:
     lines += _table_head("cMAP of each attacker", archs)
     for name, r in results.items():
         lines.append(f"| {name} | " + " | ".join(_fmt(r["panel"][a]["cmap"]) for a in archs) + " |")
+    for key, title in (("nap_mean", "Mean nAP"), ("auc_mean", "Mean AUC")):
+        if not any(key in p for r in results.values() for p in r["panel"].values()):
+            continue
+        lines += _table_head(f"{title} of each attacker", archs)
+        for name, r in results.items():
+            cells = " | ".join(_fmt(r["panel"][a].get(key)) for a in archs)
+            lines.append(f"| {name} | {cells} |")
     timing = report.get("timing", {})
     if timing:
         lines += ["", "## Timing (s)", ""]
