@@ -6,8 +6,10 @@
 
 Table: full and light degraders (the default config's width and residual blocks unless --width /
 --blocks; --run RUN_DIR times that run's trained f_d instead: weights do not change the latency of
-a dense network, but they do set int8's ranges), 112x112 and 224x224, the LiteRT interpreter with
-num_threads=1 (XNNPACK is applied by default), median of --runs invokes after --warmup.
+a dense network, but they do set int8's ranges), 112x112 and 224x224 (--sizes: S for S x S, or
+H x W as 720x1280; each side rounded up to f_d's multiple, as serving.tflite converts it), the
+LiteRT interpreter with num_threads=1 (XNNPACK is applied by default), median of --runs invokes
+after --warmup.
 The float SavedModel reference runs the same Keras model through tf.saved_model load with TF's
 intra- and inter-op pools set to one thread.
 
@@ -29,6 +31,13 @@ import time
 import numpy as np
 from absl import flags
 
+from serving.frame_size import (
+    FrameSizeParser,
+    FrameSizeSerializer,
+    frame_size_text,
+    parse_frame_size,
+    round_up,
+)
 from tfprivacy import runtime
 from tfprivacy.config import DEGRADERS
 
@@ -102,20 +111,23 @@ def delegate_partitions(flatbuffer: bytes) -> tuple[int, dict]:
     return ops.pop("DELEGATE", 0), dict(ops)
 
 
-def time_savedmodel(model, size: int, runs: int, warmup: int) -> float:
-    """Median ms of the float model exported as a SavedModel and loaded back (batch 1)."""
+def time_savedmodel(model, size, runs: int, warmup: int) -> float:
+    """Median ms of the float model exported as a SavedModel and loaded back (batch 1);
+    size: S or (H, W)."""
     import tensorflow as tf
 
+    height, width = parse_frame_size(size)
     module = tf.Module()
     module.model = model
     module.f = tf.function(
         lambda x: model(x, training=False),
-        input_signature=[tf.TensorSpec([1, size, size, 3], tf.float32)],
+        input_signature=[tf.TensorSpec([1, height, width, 3], tf.float32)],
     )
     with tempfile.TemporaryDirectory() as d:
         tf.saved_model.save(module, d)
         loaded = tf.saved_model.load(d)
-        x = tf.constant(np.random.default_rng(0).random((1, size, size, 3), dtype=np.float32))
+        shape = (1, height, width, 3)
+        x = tf.constant(np.random.default_rng(0).random(shape, dtype=np.float32))
         for _ in range(warmup):
             loaded.f(x)
         times = []
@@ -126,8 +138,17 @@ def time_savedmodel(model, size: int, runs: int, warmup: int) -> float:
     return 1000.0 * statistics.median(times)
 
 
-def _calibration(size: int, n: int = 8):
-    return np.random.default_rng(1).random((n, size, size, 3), dtype=np.float32)
+def _calibration(size, n: int = 8):
+    """n random float frames of size S or (H, W)."""
+    return np.random.default_rng(1).random((n, *parse_frame_size(size), 3), dtype=np.float32)
+
+
+def model_size(size, variant: str) -> tuple[int, int]:
+    """(H, W) a `variant` f_d is built and converted at for a --sizes entry: rounded up to its
+    multiple (tfprivacy.models.degrader.variant_multiple), as serving.tflite.convert does."""
+    from tfprivacy.models.degrader import variant_multiple
+
+    return round_up(size, variant_multiple(variant))
 
 
 def _model_cfg(variant: str, width: int | None, blocks: int | None):
@@ -142,24 +163,27 @@ def _model_cfg(variant: str, width: int | None, blocks: int | None):
     return cfg
 
 
-def _table_models(args, size: int):
-    """(row name, Keras f_d with static size, calibration frames) for each table row."""
+def _table_models(args, size):
+    """(row name, Keras f_d with static size, calibration frames, its (H, W)) for each table
+    row at the --sizes entry `size` (rounded up to each f_d's multiple)."""
     from tfprivacy.models import build_degrader
 
     if not args.run:
         for variant in args.variants:
             cfg = _model_cfg(variant, args.width, args.blocks)
             name = f"{variant} (w{cfg.degrader_width}, untrained)"
-            yield name, build_degrader(cfg, frame_size=size), _calibration(size)
+            shape = model_size(size, variant)
+            yield name, build_degrader(cfg, frame_size=shape), _calibration(shape), shape
         return
     from serving.tflite import representative_frames_from_pipeline
-    from tfprivacy.artifacts import load_degrader
+    from tfprivacy.artifacts import load_config, load_degrader
 
     for run in args.run:
-        model, cfg = load_degrader(run, frame_size=size)
-        frames = representative_frames_from_pipeline(cfg.data, 64, size)
+        shape = model_size(size, load_config(run).model.degrader)
+        model, cfg = load_degrader(run, frame_size=shape)
+        frames = representative_frames_from_pipeline(cfg.data, 64, shape)
         name = f"{cfg.model.degrader} (w{cfg.model.degrader_width}, {os.path.basename(run)})"
-        yield name, model, frames
+        yield name, model, frames, shape
 
 
 def table(args) -> None:
@@ -172,10 +196,10 @@ def table(args) -> None:
     )
     print("|---|---|---|---|---|---|---|---|")
     for size in args.sizes:
-        for name, model, calibration in _table_models(args, size):
-            f32 = convert(model, size, "float32")
-            q8 = convert(model, size, "int8", calibration)
-            saved = time_savedmodel(model, size, args.runs, args.warmup)
+        for name, model, calibration, shape in _table_models(args, size):
+            f32 = convert(model, shape, "float32")
+            q8 = convert(model, shape, "int8", calibration)
+            saved = time_savedmodel(model, shape, args.runs, args.warmup)
             # float and int8 side by side, interleaved, so machine noise hits both alike.
             tf32, tq8 = [], []
             for _ in range(3):
@@ -183,7 +207,7 @@ def table(args) -> None:
                 tq8.append(time_tflite(q8, args.runs, args.warmup))
             tf32, tq8 = min(tf32), min(tq8)
             print(
-                f"| {name} | {size} | {saved:.1f} | {tf32:.1f} | {tq8:.1f} | "
+                f"| {name} | {frame_size_text(shape)} | {saved:.1f} | {tf32:.1f} | {tq8:.1f} | "
                 f"{1000 / tq8:.0f} | {len(f32) / 1024:.0f} | {len(q8) / 1024:.0f} |",
                 flush=True,
             )
@@ -263,11 +287,12 @@ def ablation(args) -> None:
         for norm, up in variants:
             D._Builder = _patched_builder(up)
             for size in args.sizes:
+                shape = model_size(size, args.ablation_variant)
                 model = build_degrader(
-                    _model_cfg(args.ablation_variant, args.width, args.blocks), size, norm=norm
+                    _model_cfg(args.ablation_variant, args.width, args.blocks), shape, norm=norm
                 )
-                f32 = convert(model, size, "float32")
-                q8 = convert(model, size, "int8", _calibration(size))
+                f32 = convert(model, shape, "float32")
+                q8 = convert(model, shape, "int8", _calibration(shape))
                 tf32 = min(time_tflite(f32, args.runs, args.warmup) for _ in range(2))
                 tq8 = min(time_tflite(q8, args.runs, args.warmup) for _ in range(2))
                 rf = time_tflite(f32, max(args.runs // 3, 3), 1, xnnpack=False)
@@ -275,7 +300,8 @@ def ablation(args) -> None:
                 pf, _ = delegate_partitions(f32)
                 pq, ops = delegate_partitions(q8)
                 print(
-                    f"| norm={norm} up={up} | {size} | {tf32:.1f} | {tq8:.1f} | {tq8 / tf32:.2f} "
+                    f"| norm={norm} up={up} | {frame_size_text(shape)} | {tf32:.1f} | "
+                    f"{tq8:.1f} | {tq8 / tf32:.2f} "
                     f"| {rf:.1f} | {rq:.1f} | {pf}/{pq} | "
                     f"{' '.join(f'{k}:{v}' for k, v in sorted(ops.items()))} |",
                     flush=True,
@@ -360,7 +386,14 @@ flags.DEFINE_multi_string(
     "ablation rows as norm/up (with --probe: layers) to time, not all",
     flag_values=FLAGS,
 )
-flags.DEFINE_multi_integer("sizes", list(SIZES), "frame sizes (H = W)", flag_values=FLAGS)
+flags.DEFINE_multi(
+    FrameSizeParser(),
+    FrameSizeSerializer(),
+    "sizes",
+    list(SIZES),
+    "frame sizes: S (S x S) or HxW (e.g. 720x1280), each side rounded up to f_d's multiple",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("width", None, "default: the config's", flag_values=FLAGS)
 flags.DEFINE_integer("blocks", None, "default: the config's", flag_values=FLAGS)
 flags.DEFINE_integer("runs", 30, "timed invokes; the median is reported", flag_values=FLAGS)

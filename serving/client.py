@@ -181,8 +181,9 @@ def degrade_frames(
 ) -> np.ndarray:
     """uint8 [N, H, W, 3] -> uint8 degraded frames, `batch` frames per request.
 
-    Fewer when `batch` frames would exceed max_request_pixels (frames x height x width; 0: no
-    cap): the server refuses such a request, so it is never sent. One frame always goes.
+    Fewer when `batch` frames would exceed max_request_pixels (frames x height x width, height
+    and width rounded up to S.MAX_SPATIAL_MULTIPLE as serving.server counts them; 0: no cap):
+    the server refuses such a request, so it is never sent. One frame always goes.
     retry: resend what the server could not take (None: never); with `channel` (the stub's), a
     deadline passed while connecting is retried too. on_retry: see call_with_retries.
     """
@@ -192,7 +193,10 @@ def degrade_frames(
         raise ValueError(f"batch: must be >= 1, got {batch}")
     if max_request_pixels < 0:
         raise ValueError(f"max_request_pixels: must be >= 0, got {max_request_pixels}")
-    frame_pixels = frames.shape[1] * frames.shape[2]
+    # Counted as serving.server does, padded to the multiple f_d needs (the largest any
+    # variant needs, so that a request fits whichever model answers it).
+    m = S.MAX_SPATIAL_MULTIPLE
+    frame_pixels = -(-frames.shape[1] // m) * m * (-(-frames.shape[2] // m) * m)
     if max_request_pixels and frame_pixels:
         batch = max(1, min(batch, max_request_pixels // frame_pixels))
     out = []

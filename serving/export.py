@@ -9,8 +9,13 @@ frames of the same shape.
 Frame size: the graph runs f_d at the frames' native size instead of resizing to the training
 size and back. f_d is fully convolutional, so native size costs nothing in accuracy of the
 transform itself, while a resize round trip would add a blur that f_d never learned and that
-the privacy evaluation never measured. H and W must be multiples of 4 (two stride-2 stages);
-anything else is rejected with INVALID_ARGUMENT rather than silently cropped or padded.
+the privacy evaluation never measured. Any H, W >= 1 is served: f_d itself needs multiples of
+its spatial multiple (4, or 8 for the pyramid: tfprivacy.models.degrader.variant_multiple), so
+the graph pads the frames at the bottom and right by edge replication up to the next multiple,
+runs f_d and crops the output back to H x W (see pad_to_multiple for why edge replication).
+Frames that already are multiples go through unpadded, bit for bit what f_d alone gives.
+The multiple is also saved as the no-argument function `spatial_multiple` (not a signature:
+TF Serving ignores it), so that serving.server can budget the padded pixels.
 """
 
 from __future__ import annotations
@@ -62,6 +67,7 @@ def check_frames(frames: tf.Tensor) -> tf.Tensor:
 
     They are run-time asserts (not static shape checks) because TF Serving feeds the graph
     directly, bypassing the Python-side signature check. A failed assert is INVALID_ARGUMENT.
+    Any H, W >= 1 passes (the serving function pads to f_d's multiple, see pad_to_multiple).
     """
     shape = tf.shape(frames)
     rank = tf.size(shape)
@@ -78,18 +84,6 @@ def check_frames(frames: tf.Tensor) -> tf.Tensor:
         tf.debugging.assert_equal(
             channels, 3, message=f"{S.INPUT_KEY}: expected 3 (RGB) channels in dim 3, got"
         ),
-        tf.debugging.assert_equal(
-            tf.math.floormod(height, S.SPATIAL_DIVISOR),
-            0,
-            message=f"{S.INPUT_KEY}: height must be a positive multiple of "
-            f"{S.SPATIAL_DIVISOR}; height mod {S.SPATIAL_DIVISOR} is",
-        ),
-        tf.debugging.assert_equal(
-            tf.math.floormod(width, S.SPATIAL_DIVISOR),
-            0,
-            message=f"{S.INPUT_KEY}: width must be a positive multiple of "
-            f"{S.SPATIAL_DIVISOR}; width mod {S.SPATIAL_DIVISOR} is",
-        ),
         tf.debugging.assert_positive(
             tf.minimum(height, width), message=f"{S.INPUT_KEY}: height and width must be > 0"
         ),
@@ -98,17 +92,58 @@ def check_frames(frames: tf.Tensor) -> tf.Tensor:
         return tf.identity(frames)
 
 
+def pad_to_multiple(frames: tf.Tensor, multiple: int) -> tf.Tensor:
+    """[N, H, W, C] -> [N, H', W', C], H' and W' the next multiples of `multiple` (H, W >= 1).
+
+    Rows are added at the bottom and columns at the right, so the frame keeps its place on
+    f_d's stride-2 sampling grid (and on the pyramid's k x k blocks) and cropping back is
+    [:H, :W]; a frame that already is a multiple is gathered onto itself, unchanged.
+
+    Edge replication (each new row repeats the last row, each new column the last column), not
+    tf.pad's REFLECT or SYMMETRIC: those need pad < H (REFLECT) or pad <= H (SYMMETRIC), and a
+    1-pixel frame needs 3 rows of padding for a multiple of 4, 7 for the pyramid's 8. Like
+    them it continues the picture without a new edge, whereas zero (black) padding would put a
+    hard edge next to the last rows and columns that f_d's convolutions would answer to in the
+    cropped output.
+    """
+    shape = tf.shape(frames)
+    height, width = shape[1], shape[2]
+    rows = tf.minimum(tf.range(-(-height // multiple) * multiple), height - 1)
+    cols = tf.minimum(tf.range(-(-width // multiple) * multiple), width - 1)
+    return tf.gather(tf.gather(frames, rows, axis=1), cols, axis=2)
+
+
+def degrader_multiple(degrader) -> int:
+    """What H and W must be a multiple of for `degrader`: its own `spatial_multiple` attribute
+    when it has one (serving.quantized_savedmodel's module), else read from its layers."""
+    own = getattr(degrader, "spatial_multiple", None)
+    if own is not None:
+        return int(own)
+    from tfprivacy.models.degrader import spatial_multiple  # Keras: not for the server's start
+
+    return spatial_multiple(degrader)
+
+
 class DegraderModule(tf.Module):
     """f_d alone (never the adversaries) behind a uint8-in, uint8-out serving function."""
 
-    def __init__(self, degrader):
+    def __init__(self, degrader, multiple: int | None = None):
         super().__init__(name="degrader_export")
         self.degrader = degrader
+        self.multiple = int(multiple or degrader_multiple(degrader))
+        if self.multiple < 1:
+            raise ValueError(f"multiple: must be >= 1, got {self.multiple}")
+        value = self.multiple
+        # Saved as a function, not a signature: serving.server reads it, TF Serving ignores it.
+        fn = tf.function(lambda: tf.constant(value, tf.int32), input_signature=[])
+        setattr(self, S.SPATIAL_MULTIPLE_FN, fn)
 
     def degrade(self, frames: tf.Tensor) -> dict[str, tf.Tensor]:
         frames = check_frames(frames)
-        degraded = self.degrader(to_unit_float(frames), training=False)
-        return {S.OUTPUT_KEY: to_uint8(degraded)}
+        shape = tf.shape(frames)
+        padded = pad_to_multiple(frames, self.multiple)  # uint8: exact and 4x cheaper to copy
+        degraded = self.degrader(to_unit_float(padded), training=False)
+        return {S.OUTPUT_KEY: to_uint8(degraded[:, : shape[1], : shape[2]])}
 
     @tf.function(input_signature=[tf.TensorSpec([None, None, None, 3], tf.uint8, name=S.INPUT_KEY)])
     def serve(self, frames):

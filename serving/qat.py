@@ -2,7 +2,7 @@
 
     python -m serving.qat --run RUN_DIR --out degrader_qat_int8.tflite [--steps 200]
 
-tfmot accepts only tf_keras (Keras 2) models (DESIGN.md section 6), so:
+tfmot accepts only tf_keras (Keras 2) models (docs/design.md section 6), so:
   1. build a tf_keras twin of f_d with the same layers in the same order
      (tfprivacy.models.build_degrader(..., keras_module=tf_keras)) and copy the Keras 3 weights;
   2. wrap it with tfmot's default 8-bit scheme (quantize_model: fake-quant on weights and

@@ -93,6 +93,13 @@ class QuantizedDegrader(tf.Module):
             packed(float_parts, np.float32), trainable=False, name="float_params"
         )
 
+    @property
+    def spatial_multiple(self) -> int:
+        """The float f_d's (serving.export pads frames to it): 4, or 8 for the pyramid."""
+        from tfprivacy.models.degrader import spatial_multiple
+
+        return spatial_multiple(self._get_model())
+
     def dequantized(self) -> list[tf.Tensor]:
         """Every model variable's value, in model.trainable + non_trainable order."""
         out = []

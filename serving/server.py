@@ -20,11 +20,15 @@ Bounded work per request. The message limit alone does not bound the work: a Ten
 declare a huge shape with a single value that tf.make_ndarray repeats to fill it, and the
 graph's float activations are many times the uint8 input. So the shape each input declares is
 checked against --max_request_pixels (frames x height x width) before any tensor is built;
-a request above it gets RESOURCE_EXHAUSTED naming the cap. Accepted requests run through the
-graph in chunks along the frames axis of at most --max_batch_pixels pixels (and
---max_batch_frames frames), so peak memory is about --workers chunks, whatever the batch. An
-exception inside the model call that is not a TF status (which keeps its own code, as in TF
-Serving) is answered INTERNAL, naming the model, version and input shape.
+a request above it gets RESOURCE_EXHAUSTED naming the cap. Frames of any height and width are
+accepted: serving.export's graph pads them to f_d's multiple (4, or 8) and crops back, and the
+pixels counted, here and for chunks, are the padded ones (height and width rounded up to the
+multiple the SavedModel reports, see LoadedVersion.spatial_multiple), so that a request of
+many tiny frames (1 x 1, run as 8 x 8) cannot cost 64 times its declared size. Accepted
+requests run through the graph in chunks along the frames axis of at most --max_batch_pixels
+pixels (and --max_batch_frames frames), so peak memory is about --workers chunks, whatever the
+batch. An exception inside the model call that is not a TF status (which keeps its own code, as
+in TF Serving) is answered INTERNAL, naming the model, version and input shape.
 
 Versions that fail to load are retried, not remembered as broken forever. serving.export never
 needs this: it writes a dot-folder and renames it into place, so a version folder appears
@@ -98,9 +102,11 @@ class RequestLimits:
     """What one Predict may cost; 0 switches a limit off.
 
     max_request_pixels: frames x height x width summed over the inputs, checked on the
-      declared shapes before anything is materialised (RESOURCE_EXHAUSTED above it).
+      declared shapes before anything is materialised (RESOURCE_EXHAUSTED above it); height
+      and width rounded up to the multiple the model's graph pads them to.
     max_batch_pixels, max_batch_frames: the largest chunk of the frames axis run through the
-      graph at once; bigger requests are run chunk by chunk and the outputs concatenated.
+      graph at once (padded pixels too); bigger requests are run chunk by chunk and the
+      outputs concatenated.
     """
 
     max_request_pixels: int = S.MAX_REQUEST_PIXELS
@@ -147,6 +153,24 @@ class LoadedVersion:
     signatures: dict  # key -> concrete function
     signature_defs: dict  # key -> meta_graph_pb2.SignatureDef
     loaded: object  # keeps the restored object (and its variables) alive
+    # What the graph pads H and W to (serving.export's `spatial_multiple` function); 1 for a
+    # SavedModel without it (pixels are then counted as declared).
+    spatial_multiple: int = 1
+
+
+def _spatial_multiple(loaded, path: str) -> int:
+    """The multiple a loaded SavedModel pads H and W to, or 1 when it does not say."""
+    fn = getattr(loaded, S.SPATIAL_MULTIPLE_FN, None)
+    if fn is None or not callable(fn):
+        return 1
+    try:
+        multiple = int(fn())
+    except Exception as e:  # not serving.export's function: serve it, count pixels as sent
+        log.warning("%s: %s() failed (%s); counting pixels unpadded", path, fn, e)
+        return 1
+    if multiple < 1:
+        raise ValueError(f"{path}: {S.SPATIAL_MULTIPLE_FN}() is {multiple}, expected >= 1")
+    return multiple
 
 
 @dataclasses.dataclass
@@ -168,7 +192,8 @@ def _load_version(path: str, version: int) -> LoadedVersion:
         raise ValueError(f"{path}: no MetaGraph tagged 'serve'")
     # Keep only callable signatures; __saved_model_init_op is bookkeeping, not an API.
     defs = {k: v for k, v in serve[0].signature_def.items() if k in loaded.signatures}
-    return LoadedVersion(version, path, dict(loaded.signatures), defs, loaded)
+    multiple = _spatial_multiple(loaded, path)
+    return LoadedVersion(version, path, dict(loaded.signatures), defs, loaded, multiple)
 
 
 def _fingerprint(path: str) -> tuple:
@@ -313,16 +338,36 @@ def _proto_shape(alias: str, proto) -> tuple[int, ...]:
     return shape
 
 
-def _pixels(shape: tuple[int, ...]) -> int:
-    """Frames x height x width of an [N, H, W, C] input (C <= 4); every element otherwise.
+def _padded(shape: tuple[int, ...], multiple: int = 1) -> tuple[int, ...]:
+    """An [N, H, W, C] shape (C <= 4) with H and W rounded up to `multiple` (what the graph
+    runs on, see serving.export.pad_to_multiple); any other shape as it is."""
+    if len(shape) == 4 and 1 <= shape[-1] <= 4 and multiple > 1:
+        n, h, w, c = shape
+        return (n, -(-h // multiple) * multiple, -(-w // multiple) * multiple, c)
+    return shape
+
+
+def _pixels(shape: tuple[int, ...], multiple: int = 1) -> int:
+    """Frames x height x width of an [N, H, W, C] input (C <= 4), H and W rounded up to
+    `multiple`; every element otherwise.
 
     Counting every element of any other shape keeps the cap a bound on memory whatever the
     signature accepts.
     """
+    shape = _padded(shape, multiple)
     elements = math.prod(shape)
     if len(shape) == 4 and 1 <= shape[-1] <= 4:
         return elements // shape[-1]
     return elements
+
+
+def _size_text(alias: str, shape: tuple[int, ...], multiple: int) -> str:
+    """'frames' 20 x 1023 x 1023 x 3 (padded to 1024 x 1024), as a refusal names a shape."""
+    text = f"{alias!r} {' x '.join(map(str, shape))}"
+    padded = _padded(shape, multiple)
+    if padded != shape:
+        text += f" (padded to {padded[1]} x {padded[2]})"
+    return text
 
 
 def _check_input(alias: str, dtype_enum: int, shape: tuple[int, ...], info) -> None:
@@ -449,15 +494,18 @@ class _Servicer(
             proto = request.inputs[alias]
             shapes[alias] = _proto_shape(alias, proto)
             _check_input(alias, proto.dtype, shapes[alias], sig.inputs[alias])
-        pixels = sum(_pixels(shape) for shape in shapes.values())
+        # Padded as the graph will run them: any H, W >= 1 is accepted (serving.export).
+        multiple = version.spatial_multiple
+        pixels = sum(_pixels(shape, multiple) for shape in shapes.values())
         cap = self._limits.max_request_pixels
         if cap and pixels > cap:
-            sizes = ", ".join(f"{a!r} {' x '.join(map(str, s))}" for a, s in shapes.items())
+            sizes = ", ".join(_size_text(a, s, multiple) for a, s in shapes.items())
+            rounded = f", height and width rounded up to multiples of {multiple}"
             raise RequestError(
                 grpc.StatusCode.RESOURCE_EXHAUSTED,
                 f"request of {pixels} pixels ({sizes}) exceeds the cap of {cap} pixels "
-                f"(frames x height x width) per request, --max_request_pixels; "
-                f"send fewer or smaller frames per request",
+                f"(frames x height x width{rounded if multiple > 1 else ''}) per request, "
+                f"--max_request_pixels; send fewer or smaller frames per request",
             )
         feeds = {alias: _materialise(alias, request.inputs[alias]) for alias in shapes}
         aliases = list(request.output_filter) or sorted(sig.outputs)
@@ -728,7 +776,8 @@ flags.DEFINE_float("poll_seconds", 2.0, "seconds between polls for new versions"
 flags.DEFINE_integer(
     "max_request_pixels",
     S.MAX_REQUEST_PIXELS,
-    "cap on frames x height x width per Predict, checked before decoding "
+    "cap on frames x height x width per Predict (height and width rounded up to the "
+    "model's multiple, as its graph pads them), checked before decoding "
     "(RESOURCE_EXHAUSTED above it); 0: no cap",
     flag_values=FLAGS,
 )

@@ -8,8 +8,16 @@ One quant switch, as in TF Model Garden's exporter:
            representative frames (drawn from the training pipeline by the CLI)
 
 The model is converted from a fixed-shape concrete function (batch 1, fixed H, W): a degrader
-whose upsampling left the spatial dims unknown failed to convert (DESIGN.md section 6).
+whose upsampling left the spatial dims unknown failed to convert (docs/design.md section 6).
 Inference uses the LiteRT interpreter (`ai-edge-litert`), not the deprecated tf.lite.Interpreter.
+
+Frame size: any H x W (--frame_size 224, or 720x1280 as H x W). f_d needs multiples of 4 (8 for
+the pyramid, tfprivacy.models.degrader.variant_multiple), so the model is converted at H and W
+rounded up to that multiple (720x1280 stays, 719x1279 becomes 720x1280), and the runner,
+TFLiteDegrader, pads any frame up to the model's size by edge replication at the bottom and
+right, as serving.export's SavedModel does (serving.frame_size says why), and crops the
+output back: a 719x1279 frame comes back 719x1279. A frame at the model's size goes
+in unpadded.
 
     python -m serving.tflite --run RUN_DIR --out DIR [--quant all] [--frame_size 224] [--strict]
 
@@ -35,6 +43,15 @@ import tensorflow as tf
 from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
 from serving import signatures as S
+from serving.frame_size import (
+    FrameSizeError,
+    FrameSizeParser,
+    FrameSizeSerializer,
+    frame_size_text,
+    pad_frame,
+    round_up,
+)
+from serving.frame_size import parse_frame_size as _parse_frame_size
 from tfprivacy.frames import UINT8_MAX, to_uint8_np, to_unit_float_np
 
 QUANT_TYPES = ("float32", "float16", "dynamic", "int8")
@@ -45,37 +62,70 @@ class TFLiteError(ValueError):
     """Bad arguments or inputs for a TFLite degrader; the message names the argument or tensor."""
 
 
-def _as_keras_model(model_or_run_dir, frame_size: int):
+def parse_frame_size(size) -> tuple[int, int]:
+    """serving.frame_size.parse_frame_size (S, (H, W) or "HxW" -> (H, W)), raising TFLiteError."""
+    try:
+        return _parse_frame_size(size)
+    except FrameSizeError as e:
+        raise TFLiteError(f"frame_size: {e}") from None
+
+
+def model_frame_shape(size, multiple: int) -> tuple[int, int]:
+    """(H, W) of the model converted for `size` (S, (H, W) or "HxW"): each side rounded up to
+    `multiple`, what f_d needs (tfprivacy.models.degrader.variant_multiple)."""
+    return round_up(parse_frame_size(size), multiple)
+
+
+def _as_keras_model(model_or_run_dir, frame_size):
+    """(Keras f_d, the (H, W) it is converted at): frame_size rounded up to f_d's multiple."""
+    from tfprivacy.models.degrader import spatial_multiple, variant_multiple
+
     if isinstance(model_or_run_dir, str | os.PathLike):
-        from tfprivacy.artifacts import load_degrader
+        from tfprivacy.artifacts import load_config, load_degrader
 
-        model, _ = load_degrader(os.fspath(model_or_run_dir), frame_size=frame_size)
-        return model
-    return model_or_run_dir
+        run_dir = os.fspath(model_or_run_dir)
+        multiple = variant_multiple(load_config(run_dir).model.degrader)
+        shape = model_frame_shape(frame_size, multiple)
+        model, _ = load_degrader(run_dir, frame_size=shape)
+        return model, shape
+    model = model_or_run_dir
+    shape = model_frame_shape(frame_size, spatial_multiple(model))
+    inputs = getattr(model, "inputs", None)
+    static = tuple(inputs[0].shape[1:3]) if inputs else (None, None)
+    if any(n is not None and n != want for n, want in zip(static, shape, strict=True)):
+        raise TFLiteError(
+            f"frame_size: {frame_size_text(frame_size)} needs a model of "
+            f"{frame_size_text(shape)} frames, but the model was built for "
+            f"{static[0]}x{static[1]}; build it with frame_size=None or {shape}"
+        )
+    return model, shape
 
 
-def representative_dataset(frames: Iterable, frame_size: int):
-    """Yields [1, S, S, 3] float32 frames for calibration.
+def representative_dataset(frames: Iterable, frame_size):
+    """Yields [1, H, W, 3] float32 frames for calibration; frame_size: the model's S or (H, W).
 
     A black and a white frame come first so that the calibrated input range is exactly [0, 1]:
     the int8 input scale is then 1/255 with zero point -128 and uint8 camera frames map onto the
-    int8 input without rounding (q = v - 128).
+    int8 input without rounding (q = v - 128). Smaller frames (the size asked of `convert`
+    before rounding up, e.g. 719x1279 for a 720x1280 model) are padded as the runner pads them.
     """
+    shape = parse_frame_size(frame_size)
 
     def gen():
         for value in (0.0, 1.0):
-            yield [np.full((1, frame_size, frame_size, 3), value, np.float32)]
+            yield [np.full((1, *shape, 3), value, np.float32)]
         count = 0
         for frame in frames:
             frame = np.asarray(frame, np.float32)
             batch = frame.reshape((-1,) + frame.shape[-3:])
             for one in batch:
-                if one.shape != (frame_size, frame_size, 3):
+                h, w, c = one.shape
+                if c != 3 or not (1 <= h <= shape[0] and 1 <= w <= shape[1]):
                     raise TFLiteError(
                         f"representative_frames: frame shape {one.shape}, expected "
-                        f"({frame_size}, {frame_size}, 3)"
+                        f"({shape[0]}, {shape[1]}, 3) or smaller (padded)"
                     )
-                yield [one[None]]
+                yield [pad_frame(one, shape)[None]]
                 count += 1
         if count == 0:
             raise TFLiteError("representative_frames: empty; int8 quantization needs frames")
@@ -85,7 +135,7 @@ def representative_dataset(frames: Iterable, frame_size: int):
 
 def convert(
     model_or_run_dir,
-    frame_size: int,
+    frame_size,
     quant: str = "float32",
     representative_frames: Iterable | None = None,
     output_path: str | None = None,
@@ -94,22 +144,24 @@ def convert(
 
     Args:
       model_or_run_dir: a Keras model [B,H,W,3] -> [B,H,W,3] (fully convolutional or built for
-        frame_size), or a run directory readable by tfprivacy.artifacts.load_degrader.
-      frame_size: H = W of the fixed-shape signature (batch 1).
+        the rounded-up frame size), or a run directory readable by
+        tfprivacy.artifacts.load_degrader.
+      frame_size: S (S x S), (H, W) or "HxW" (parse_frame_size), any sides >= 1; the
+        fixed-shape signature (batch 1) has them rounded up to f_d's multiple (4, 8 for the
+        pyramid), and TFLiteDegrader pads frames to it and crops back.
       quant: one of QUANT_TYPES.
-      representative_frames: iterable of float32 frames [S,S,3] or batches [N,S,S,3] in [0,1];
-        required for "int8".
+      representative_frames: iterable of float32 frames [H,W,3] or batches [N,H,W,3] in [0,1],
+        at the model's size or smaller (padded); required for "int8".
       output_path: also write the bytes there (atomically) when given.
     Returns:
       the flatbuffer bytes.
     """
     if quant not in QUANT_TYPES:
         raise TFLiteError(f"quant: {quant!r} is not one of {QUANT_TYPES}")
-    if frame_size % 4:
-        raise TFLiteError(f"frame_size: {frame_size} is not divisible by 4 (two stride-2 stages)")
+    parse_frame_size(frame_size)  # a bad size is named before any model is loaded
     if quant == "int8" and representative_frames is None:
         raise TFLiteError("representative_frames: required for quant='int8'")
-    model = _as_keras_model(model_or_run_dir, frame_size)
+    model, frame_size = _as_keras_model(model_or_run_dir, frame_size)
     converter = frozen_converter(model, frame_size)
     if quant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -157,14 +209,16 @@ def export_function(model):
     return lambda x: tf.minimum(tf.nn.relu(body(x, training=False)), 1.0)
 
 
-def frozen_converter(model, frame_size: int) -> tf.lite.TFLiteConverter:
-    """A converter for `model` (Keras 3 or tf_keras) on a [1, S, S, 3] float32 signature.
+def frozen_converter(model, frame_size) -> tf.lite.TFLiteConverter:
+    """A converter for `model` (Keras 3 or tf_keras) on a [1, H, W, 3] float32 signature;
+    frame_size: S (H = W = S) or (H, W), sides the model can take (no rounding here).
 
     The weights are frozen first: handed the concrete function and the Keras 3 model, the
     TF 2.21 converter kept them as resource variables (READ_VARIABLE ops, which failed int8
     calibration, and an unfolded BatchNorm); frozen, BatchNorm folds into the convolutions.
     """
-    spec = tf.TensorSpec([1, frame_size, frame_size, 3], tf.float32, name=S.INPUT_KEY)
+    height, width = parse_frame_size(frame_size)
+    spec = tf.TensorSpec([1, height, width, 3], tf.float32, name=S.INPUT_KEY)
     fn = tf.function(export_function(model), input_signature=[spec])
     frozen = convert_variables_to_constants_v2(fn.get_concrete_function())
     return tf.lite.TFLiteConverter.from_concrete_functions([frozen])
@@ -193,9 +247,11 @@ def psnr(reference, test, max_val: float = 1.0) -> float:
 class TFLiteDegrader:
     """Runs a TFLite degrader with the LiteRT interpreter, one frame per invoke.
 
-    Callable on frames [N,H,W,3] (or clips [B,T,H,W,3]): float32 in [0,1] gives float32 in
+    Callable on frames [N,h,w,3] (or clips [B,T,h,w,3]): float32 in [0,1] gives float32 in
     [0,1]; uint8 gives uint8. So it plugs into the evaluation protocol as a degrade_fn and into
-    the edge runner on decoded uint8 frames.
+    the edge runner on decoded uint8 frames. The model's size H x W is fixed; any frame with
+    1 <= h <= H and 1 <= w <= W is padded to it (pad_frame: edge replication at the bottom and
+    right) and its output cropped back to h x w. Frames at H x W go in unpadded.
     """
 
     def __init__(self, model, num_threads: int = 1):
@@ -224,7 +280,12 @@ class TFLiteDegrader:
 
     @property
     def frame_size(self) -> int:
+        """The model's H (= W for a square model; see frame_shape for both)."""
         return self.frame_shape[0]
+
+    def fits(self, height: int, width: int) -> bool:
+        """Whether frames of height x width run as they are (padded to the model's size)."""
+        return 1 <= height <= self.frame_shape[0] and 1 <= width <= self.frame_shape[1]
 
     def _encode(self, frame: np.ndarray) -> np.ndarray:
         """One frame (float [0,1] or uint8) -> the model's input tensor [1,H,W,3]."""
@@ -252,18 +313,21 @@ class TFLiteDegrader:
         frames = np.asarray(frames)
         if frames.dtype not in (np.uint8, np.float32):
             frames = frames.astype(np.float32)
-        if frames.ndim < 3 or frames.shape[-3:] != self.frame_shape:
+        if frames.ndim < 3 or frames.shape[-1] != 3 or not self.fits(*frames.shape[-3:-1]):
             h, w, _ = self.frame_shape
             raise TFLiteError(
-                f"frames: shape {frames.shape}, expected [..., {h}, {w}, 3] "
-                "(the TFLite model has a fixed frame size)"
+                f"frames: shape {frames.shape}, expected [..., h, w, 3] with 1 <= h <= {h} and "
+                f"1 <= w <= {w} (the TFLite model has a fixed frame size, {h}x{w}; smaller "
+                "frames are padded to it; convert at a larger --frame_size for larger ones)"
             )
-        flat = frames.reshape((-1,) + self.frame_shape)
+        h, w = frames.shape[-3:-1]
+        flat = frames.reshape((-1, h, w, 3))
         outputs = np.empty(flat.shape, np.float32)
         for i, frame in enumerate(flat):
-            self.interpreter.set_tensor(self._in["index"], self._encode(frame))
+            padded = pad_frame(frame, self.frame_shape[:2])
+            self.interpreter.set_tensor(self._in["index"], self._encode(padded))
             self.interpreter.invoke()
-            outputs[i] = self._decode(self.interpreter.get_tensor(self._out["index"]))
+            outputs[i] = self._decode(self.interpreter.get_tensor(self._out["index"]))[:h, :w]
         outputs = np.clip(outputs, 0.0, 1.0).reshape(frames.shape)
         if frames.dtype == np.uint8:
             return to_uint8_np(outputs)  # outputs are float32, already clipped to [0, 1]
@@ -288,11 +352,12 @@ def artifact_report(
 
 
 def representative_frames_from_pipeline(
-    data_cfg, num_frames: int = DEFAULT_REPRESENTATIVE_FRAMES, frame_size: int | None = None
+    data_cfg, num_frames: int = DEFAULT_REPRESENTATIVE_FRAMES, frame_size=None
 ):
-    """Draws float32 frames [num_frames,S,S,3] in [0,1] from the training pipeline.
+    """Draws float32 frames [num_frames,H,W,3] in [0,1] from the training pipeline.
 
-    S = frame_size, resized (bilinear) from the pipeline's data_cfg.frame_size when they differ.
+    H x W = frame_size (S or (H, W)), resized (bilinear) from the pipeline's
+    data_cfg.frame_size when they differ.
     """
     from tfprivacy.data.pipeline import video_dataset
     from tfprivacy.data.sources import build_sources
@@ -306,8 +371,9 @@ def representative_frames_from_pipeline(
         if sum(len(f) for f in frames) >= num_frames:
             break
     frames = np.concatenate(frames)[:num_frames]
-    if frame_size and frame_size != frames.shape[1]:
-        frames = tf.image.resize(frames, (frame_size, frame_size)).numpy()
+    shape = parse_frame_size(frame_size) if frame_size else frames.shape[1:3]
+    if tuple(shape) != frames.shape[1:3]:
+        frames = tf.image.resize(frames, shape).numpy()
     return np.clip(frames, 0.0, 1.0).astype(np.float32)
 
 
@@ -343,7 +409,14 @@ flags.DEFINE_multi_enum(
     "quant types to convert, or all (several: --quant int8 float16)",
     flag_values=FLAGS,
 )
-flags.DEFINE_integer("frame_size", None, "default: export config", flag_values=FLAGS)
+flags.DEFINE(
+    FrameSizeParser(),
+    "frame_size",
+    None,
+    "S or HxW (e.g. 720x1280), rounded up to f_d's multiple; default: export config",
+    flag_values=FLAGS,
+    serializer=FrameSizeSerializer(),
+)
 flags.DEFINE_integer(
     "representative",
     DEFAULT_REPRESENTATIVE_FRAMES,
@@ -360,10 +433,13 @@ def main(argv) -> int:
     PSNR against float is below the floor. argv: the program name alone (run_cli)."""
     del argv
     from tfprivacy.artifacts import load_degrader
+    from tfprivacy.models.degrader import variant_multiple
 
     quants = QUANT_TYPES if "all" in FLAGS.quant else tuple(dict.fromkeys(FLAGS.quant))
     _, cfg = load_degrader(pretrained.source_dir(FLAGS))
-    size = FLAGS.frame_size or cfg.export.tflite_frame_size
+    size = model_frame_shape(
+        FLAGS.frame_size or cfg.export.tflite_frame_size, variant_multiple(cfg.model.degrader)
+    )
     model, _ = load_degrader(pretrained.source_dir(FLAGS), frame_size=size)
     frames = representative_frames_from_pipeline(cfg.data, FLAGS.representative, size)
     # Half the drawn frames calibrate, the other half measure PSNR against the float model.

@@ -114,6 +114,15 @@ class RequestSizeTest(tf.test.TestCase):
             self.assertEqual(stub.batches, batches, f"cap {cap}")
             self.assertAllEqual(out, frames)
 
+    def test_batches_count_padded_pixels(self):
+        # 7 x 9 frames run at 8 x 16 (S.MAX_SPATIAL_MULTIPLE, the largest any f_d pads to) in
+        # serving.server's count: 256 pixels per request is 2 of them (4 counted unpadded).
+        frames = np.random.default_rng(0).integers(0, 256, (10, 7, 9, 3)).astype(np.uint8)
+        stub = _EchoStub()
+        out = C.degrade_frames(stub, frames, batch=8, max_request_pixels=256)
+        self.assertEqual(stub.batches, [2] * 5)
+        self.assertAllEqual(out, frames)
+
     def test_default_cap_is_the_servers(self):
         stub = _EchoStub()
         C.degrade_frames(stub, np.zeros((20, 1024, 1024, 3), np.uint8), batch=20)

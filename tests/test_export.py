@@ -16,20 +16,27 @@ from tensorflow_serving.config import model_server_config_pb2
 from configs.experiments import get_config
 from serving import export as E
 from serving import signatures as S
+from serving.frame_size import pad_frame, round_up
 from tests.cli_util import call_main
 from tfprivacy.artifacts import save_degrader
+from tfprivacy.config import DEGRADERS
 from tfprivacy.data.pipeline import process_clip
 from tfprivacy.models import build_degrader
+from tfprivacy.models.degrader import variant_multiple
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def tiny_degrader(seed: int | None = None):
+def tiny_degrader(seed: int | None = None, variant: str | None = None):
     """benchmark_tiny's f_d; freshly built it is exactly the identity (zero-initialised delta).
 
     With a seed, every weight is redrawn so that the transform is visibly not the identity.
+    variant: another degrader variant than the config's (full).
     """
-    model = build_degrader(get_config("benchmark_tiny").model, frame_size=None)
+    cfg = get_config("benchmark_tiny").model
+    if variant is not None:
+        cfg.degrader = variant
+    model = build_degrader(cfg, frame_size=None)
     if seed is not None:
         rng = np.random.default_rng(seed)
         model.set_weights([rng.normal(0.0, 0.3, w.shape).astype(w.dtype) for w in model.weights])
@@ -100,6 +107,10 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
         # Native, non-square size (multiples of 4) and a batch of 1 are served too.
         odd = frames[:1, :4, :8]
         self.assertAllEqual(serve(**{S.INPUT_KEY: tf.constant(odd)})[S.OUTPUT_KEY], odd)
+        # And any other size, padded for f_d and cropped back: still the identity.
+        for shape in ((2, 13, 7, 3), (1, 1, 1, 3), (1, 6, 10, 3)):
+            other = np.resize(values, shape).astype(np.uint8)
+            self.assertAllEqual(serve(**{S.INPUT_KEY: tf.constant(other)})[S.OUTPUT_KEY], other)
 
     def test_to_uint8_rounds_and_clips(self):
         # 0.5/255 -> 0.5 -> 0 (round half to even); 1.6/255 -> 2; -0.1 -> 0; 1.2 -> 255.
@@ -114,9 +125,8 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
         ("rank3", (8, 8, 3), "expected rank 4"),
         ("rank5", (1, 1, 8, 8, 3), "expected rank 4"),
         ("two_channels", (1, 8, 8, 2), "expected 3 (RGB) channels"),
-        ("height_6", (1, 6, 8, 3), "height must be a positive multiple of 4"),
-        ("width_10", (1, 8, 10, 3), "width must be a positive multiple of 4"),
         ("empty", (1, 0, 8, 3), "height and width must be > 0"),
+        ("empty_width", (1, 8, 0, 3), "height and width must be > 0"),
     )
     def test_graph_checks_name_the_tensor(self, shape, message):
         # Traced with an unknown shape: what TF Serving's C++ feed bypassing Python looks like.
@@ -129,13 +139,85 @@ class ExportTest(tf.test.TestCase, parameterized.TestCase):
                 raise
         self.assertAllEqual(check(tf.zeros((2, 4, 8, 3), tf.uint8)).shape, (2, 4, 8, 3))
 
-    def test_signature_rejects_wrong_dtype_and_size(self):
+    @parameterized.parameters((1, 6, 8, 3), (1, 8, 10, 3), (2, 13, 7, 3), (1, 1, 1, 3))
+    def test_graph_checks_pass_any_height_and_width(self, *shape):
+        # Sizes that are not multiples of 4 (refused before issue 25) pass: the serving
+        # function pads them.
+        check = tf.function(E.check_frames, input_signature=[tf.TensorSpec(None, tf.uint8)])
+        self.assertAllEqual(check(tf.zeros(shape, tf.uint8)).shape, shape)
+
+    def test_signature_rejects_wrong_dtype_and_empty_frames(self):
         loaded = tf.saved_model.load(E.export_degrader(tiny_degrader(), self.get_temp_dir()))
         serve = loaded.signatures[S.SIGNATURE_KEY]
         with self.assertRaises((TypeError, ValueError, tf.errors.InvalidArgumentError)):
             serve(**{S.INPUT_KEY: tf.zeros((1, 8, 8, 3), tf.float32)})
-        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "height must be"):
-            serve(**{S.INPUT_KEY: tf.zeros((1, 6, 8, 3), tf.uint8)})
+        with self.assertRaisesRegex(tf.errors.InvalidArgumentError, "height and width must be"):
+            serve(**{S.INPUT_KEY: tf.zeros((1, 0, 8, 3), tf.uint8)})
+        # A height of 6 was refused ("height must be a positive multiple of 4") before
+        # issue 25; it is now padded to 8 and cropped back.
+        out = serve(**{S.INPUT_KEY: tf.zeros((1, 6, 8, 3), tf.uint8)})[S.OUTPUT_KEY]
+        self.assertEqual(out.shape, (1, 6, 8, 3))
+
+    def test_pad_to_multiple_replicates_the_last_row_and_column(self):
+        frames = tf.constant(np.arange(2 * 3 * 5 * 1).reshape(2, 3, 5, 1), tf.uint8)
+        padded = E.pad_to_multiple(frames, 4).numpy()
+        self.assertEqual(padded.shape, (2, 4, 8, 1))
+        self.assertAllEqual(padded[:, :3, :5], frames)
+        self.assertAllEqual(padded[:, 3], padded[:, 2])  # the last row, repeated
+        for col in range(5, 8):
+            self.assertAllEqual(padded[:, :, col], padded[:, :, 4])  # the last column
+        # The NumPy padding of the TFLite runner is the same.
+        self.assertAllEqual(padded[0], pad_frame(frames.numpy()[0], (4, 8)))
+        # A single pixel becomes 8 x 8 of it (reflect/symmetric padding cannot do that).
+        one = E.pad_to_multiple(tf.constant([[[[7, 8, 9]]]], tf.uint8), 8).numpy()
+        self.assertAllEqual(one, np.broadcast_to([7, 8, 9], (1, 8, 8, 3)))
+        # A multiple is left as it is.
+        self.assertAllEqual(E.pad_to_multiple(frames[:, :, :4], 1), frames[:, :, :4])
+
+    @parameterized.parameters(*DEGRADERS)
+    def test_any_size_is_padded_run_and_cropped_back(self, variant):
+        model = tiny_degrader(seed=4, variant=variant)
+        multiple = variant_multiple(variant)
+        base = os.path.join(self.get_temp_dir(), variant)
+        loaded = tf.saved_model.load(E.export_degrader(model, base))
+        self.assertEqual(int(loaded.spatial_multiple()), multiple)  # read by serving.server
+        serve = loaded.signatures[S.SIGNATURE_KEY]
+        rng = np.random.default_rng(5)
+        for shape in ((2, 13, 7, 3), (1, 1, 1, 3), (1, 719, 1279, 3)):
+            frames = rng.integers(0, 256, shape).astype(np.uint8)
+            out = serve(**{S.INPUT_KEY: tf.constant(frames)})[S.OUTPUT_KEY].numpy()
+            self.assertEqual(out.shape, shape)
+            self.assertEqual(out.dtype, np.uint8)
+            # What f_d gives on the frames edge-padded to its multiple, cropped back.
+            size = round_up(shape[1:3], multiple)
+            padded = np.stack([pad_frame(f, size) for f in frames]).astype(np.float32) / 255.0
+            direct = E.to_uint8(model(padded, training=False)).numpy()[:, : shape[1], : shape[2]]
+            if out.size < 10**5:
+                self.assertAllEqual(out, direct)
+            else:  # the graph's and eager convolutions round differently on some large frames
+                self.assertAllClose(out.astype(np.int16), direct.astype(np.int16), atol=1)
+                self.assertGreater(np.mean(out == direct), 0.999)
+        self.assertFalse(np.array_equal(out, frames))  # a seeded f_d, not the identity
+        # Sizes that already are multiples cost nothing: exactly the unpadded f_d.
+        frames = rng.integers(0, 256, (2, 2 * multiple, 3 * multiple, 3)).astype(np.uint8)
+        out = serve(**{S.INPUT_KEY: tf.constant(frames)})[S.OUTPUT_KEY]
+        direct = E.to_uint8(model(frames.astype(np.float32) / 255.0, training=False))
+        self.assertAllEqual(out, direct)
+
+    def test_quantized_export_pads_to_the_float_models_multiple(self):
+        from serving import quantized_savedmodel as Q
+
+        model = tiny_degrader(seed=6, variant="pyramid")
+        path = Q.export_quantized(model, self.get_temp_dir())
+        loaded = tf.saved_model.load(path)
+        self.assertEqual(int(loaded.spatial_multiple()), 8)
+        frames = np.random.default_rng(7).integers(0, 256, (2, 13, 7, 3)).astype(np.uint8)
+        out = loaded.signatures[S.SIGNATURE_KEY](**{S.INPUT_KEY: tf.constant(frames)})
+        self.assertEqual(out[S.OUTPUT_KEY].shape, frames.shape)
+
+    def test_max_spatial_multiple_covers_every_variant(self):
+        # serving.client sizes requests with it so that they fit any model's padded pixels.
+        self.assertEqual(S.MAX_SPATIAL_MULTIPLE, max(variant_multiple(v) for v in DEGRADERS))
 
     def test_existing_version_is_never_overwritten(self):
         base = self.get_temp_dir()

@@ -165,12 +165,13 @@ class ServerTest(tf.test.TestCase, parameterized.TestCase):
             grpc.StatusCode.INVALID_ARGUMENT,
             "not compatible",
         ),
-        # Passes the signature, fails the graph's own assert, as it would in TF Serving.
+        # Passes the signature, fails the graph's own assert, as it would in TF Serving. (A
+        # height of 6 failed it too before issue 25: test_any_size_round_trips.)
         (
-            "height_6",
-            dict(frames=np.zeros((1, 6, 4, 3), np.uint8)),
+            "empty",
+            dict(frames=np.zeros((1, 0, 4, 3), np.uint8)),
             grpc.StatusCode.INVALID_ARGUMENT,
-            "height must be a positive multiple of 4",
+            "frames: height and width must be > 0",
         ),
         (
             "oversized",
@@ -188,6 +189,25 @@ class ServerTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn(detail, caught.exception.details())
         # And the server is still fine afterwards.
         self.stub.Predict(_request(np.zeros((1, 4, 4, 3), np.uint8)), timeout=30)
+
+    def test_any_size_round_trips(self):
+        # Not multiples of 4 (a height of 6 was INVALID_ARGUMENT before issue 25): the graph
+        # pads them for f_d and crops back, so the response has the request's shape.
+        serve = tf.saved_model.load(self.version_dir).signatures[S.SIGNATURE_KEY]
+        for shape in ((2, 13, 7, 3), (1, 1, 1, 3), (1, 6, 4, 3), (3, 5, 9, 3)):
+            frames = _frames(shape, seed=sum(shape))
+            response = self.stub.Predict(_request(frames), timeout=30)
+            served = tf.make_ndarray(response.outputs[S.OUTPUT_KEY])
+            self.assertEqual(served.shape, shape)
+            self.assertEqual(served.dtype, np.uint8)
+            direct = serve(**{S.INPUT_KEY: tf.constant(frames)})[S.OUTPUT_KEY]
+            self.assertAllEqual(served, direct)
+        self.assertEqual(self.server.models[S.MODEL_NAME].current.spatial_multiple, 4)
+        # The client, in chunks, at an odd size.
+        frames = _frames((5, 11, 13, 3))
+        served = C.degrade_frames(self.stub, frames, batch=2)
+        direct = serve(**{S.INPUT_KEY: tf.constant(frames)})[S.OUTPUT_KEY]
+        self.assertAllEqual(served, direct)
 
     def test_missing_model_spec_and_malformed_tensor(self):
         with self.assertRaises(grpc.RpcError) as caught:

@@ -159,11 +159,68 @@ class RequestLimitsTest(tf.test.TestCase):
         self._assert_still_serving()
 
     def test_a_failed_graph_assert_keeps_its_status_in_a_chunk(self):
-        # 4 frames of height 6: every chunk fails the graph's own check, as unchunked.
+        # 4 empty frames: every chunk fails the graph's own check, as unchunked. (4 frames of
+        # height 6 failed it before issue 25; now they are padded to 8 and cropped back.)
         with self.assertRaises(grpc.RpcError) as caught:
-            self.stub.Predict(_request(np.zeros((4, 6, 4, 3), np.uint8)), timeout=30)
+            self.stub.Predict(_request(np.zeros((4, 0, 4, 3), np.uint8)), timeout=30)
         self.assertEqual(caught.exception.code(), grpc.StatusCode.INVALID_ARGUMENT)
-        self.assertIn("height must be a positive multiple of 4", caught.exception.details())
+        self.assertIn("frames: height and width must be > 0", caught.exception.details())
+        frames = _frames((4, 6, 4, 3), seed=8)
+        response = self.stub.Predict(_request(frames), timeout=30)  # chunks of 3 and 1
+        self.assertAllEqual(tf.make_ndarray(response.outputs[S.OUTPUT_KEY]), self._direct(frames))
+
+    def test_a_1279x719_frame_comes_back_1279x719(self):
+        frames = _frames((2, 719, 1279, 3), seed=9)
+        response = self.stub.Predict(_request(frames), timeout=60)
+        served = tf.make_ndarray(response.outputs[S.OUTPUT_KEY])
+        self.assertEqual(served.shape, (2, 719, 1279, 3))
+        self.assertAllEqual(served, self._direct(frames))
+        self.assertFalse(np.array_equal(served, frames))  # a seeded f_d, not the identity
+
+    def test_the_cap_counts_padded_pixels(self):
+        # 2^24 frames of 1 x 1 declare 2^24 pixels, the cap; f_d would run them at 4 x 4, 16
+        # times as much: refused before anything is built, naming the padding.
+        cap = S.MAX_REQUEST_PIXELS
+        proto = tensor_pb2.TensorProto(
+            dtype=tf.uint8.as_datatype_enum,
+            tensor_shape=tensor_shape_pb2.TensorShapeProto(
+                dim=[tensor_shape_pb2.TensorShapeProto.Dim(size=n) for n in (cap, 1, 1, 3)]
+            ),
+            int_val=[0],
+        )
+        request = _request()
+        request.inputs[S.INPUT_KEY].CopyFrom(proto)
+        with mock.patch.object(SV, "_materialise", wraps=SV._materialise) as materialise:
+            with self.assertRaises(grpc.RpcError) as caught:
+                self.stub.Predict(request, timeout=30)
+        materialise.assert_not_called()
+        self.assertEqual(caught.exception.code(), grpc.StatusCode.RESOURCE_EXHAUSTED)
+        details = caught.exception.details()
+        self.assertIn(f"request of {16 * cap} pixels ('frames' {cap} x 1 x 1 x 3 (padded ", details)
+        self.assertIn("to 4 x 4)) exceeds the cap", details)
+        self.assertIn("rounded up to multiples of 4", details)
+        self._assert_still_serving()
+
+    def test_chunks_count_padded_pixels(self):
+        # 13 x 7 frames run at 16 x 8 = 128 pixels: 300 pixels per graph call is 2 frames
+        # (counted unpadded, 91 pixels, it would be 3).
+        models = SV.resolve_models(self.base)
+        models[S.MODEL_NAME].refresh()
+        version = models[S.MODEL_NAME].current
+        serve = version.signatures[S.SIGNATURE_KEY]
+        calls = []
+
+        def counting(**feeds):
+            calls.append(tuple(feeds[S.INPUT_KEY].shape))
+            return serve(**feeds)
+
+        servicer = SV._Servicer(models, SV.RequestLimits(max_batch_pixels=300))
+        frames = _frames((5, 13, 7, 3), seed=10)
+        with mock.patch.dict(version.signatures, {S.SIGNATURE_KEY: counting}):
+            response = servicer._predict(_request(frames))
+        self.assertEqual([c[0] for c in calls], [2, 2, 1])
+        self.assertEqual(calls[0][1:], (13, 7, 3))  # sent as they are: the graph pads
+        self.assertAllEqual(tf.make_ndarray(response.outputs[S.OUTPUT_KEY]), self._direct(frames))
 
 
 class ChunkSizeTest(tf.test.TestCase):
@@ -181,6 +238,20 @@ class ChunkSizeTest(tf.test.TestCase):
     def test_defaults_refuse_20_frames_of_1024_squared(self):
         self.assertGreater(20 * 1024 * 1024, SV.RequestLimits().max_request_pixels)
         self.assertLessEqual(16 * 1024 * 1024, SV.RequestLimits().max_request_pixels)
+
+    def test_pixels_are_counted_padded(self):
+        self.assertEqual(SV._pixels((2, 13, 7, 3), 4), 2 * 16 * 8)
+        self.assertEqual(SV._pixels((2, 13, 7, 3), 8), 2 * 16 * 8)
+        self.assertEqual(SV._pixels((1, 1, 1, 3), 8), 64)
+        self.assertEqual(SV._pixels((2, 16, 8, 3), 4), 2 * 16 * 8)  # multiples: as declared
+        self.assertEqual(SV._pixels((2, 13, 7, 3)), 2 * 13 * 7)  # a model that does not pad
+        self.assertEqual(SV._pixels((2, 13, 7), 4), 2 * 13 * 7)  # not frames: every element
+
+    def test_spatial_multiple_of_a_saved_model_without_one_is_1(self):
+        self.assertEqual(SV._spatial_multiple(tf.Module(), "path"), 1)
+        module = tf.Module()
+        module.spatial_multiple = lambda: tf.constant(8)
+        self.assertEqual(SV._spatial_multiple(module, "path"), 8)
 
     def test_negative_limits_are_named(self):
         with self.assertRaisesRegex(ValueError, r"max_batch_frames \(--max_batch_frames\) must"):

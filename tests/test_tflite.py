@@ -13,6 +13,7 @@ from absl.testing import parameterized
 
 from configs.experiments import get_config
 from serving import tflite
+from serving.frame_size import pad_frame
 from tests.cli_util import call_main
 from tfprivacy import runtime
 from tfprivacy.artifacts import save_degrader
@@ -117,8 +118,16 @@ class ConvertTest(tf.test.TestCase, parameterized.TestCase):
         runner = tflite.TFLiteDegrader(tflite.convert(self.model, SIZE, "float32"))
         clips = self.frames.reshape(2, 2, SIZE, SIZE, 3)
         self.assertAllClose(runner(clips).reshape(self.frames.shape), runner(self.frames))
-        with self.assertRaisesRegex(tflite.TFLiteError, "frames: shape"):
-            runner(np.zeros((1, 16, 16, 3), np.float32))
+        # Smaller frames (refused before issue 25) are padded to the model's size by edge
+        # replication and cropped back.
+        small = self.frames[:2, :16, :13]
+        out = runner(small)
+        self.assertEqual(out.shape, small.shape)
+        padded = np.stack([pad_frame(f, (SIZE, SIZE)) for f in small])
+        self.assertAllClose(out, runner(padded)[:, :16, :13])
+        for shape in ((1, 48, 48, 3), (1, 16, 33, 3), (1, 0, 16, 3), (1, 16, 16, 2)):
+            with self.assertRaisesRegex(tflite.TFLiteError, "frames: shape"):
+                runner(np.zeros(shape, np.float32))
 
     def test_run_dir_and_report(self):
         run_dir = os.path.join(self.get_temp_dir(), "run")
@@ -163,15 +172,111 @@ class ConvertTest(tf.test.TestCase, parameterized.TestCase):
         with self.assertRaisesRegex(flags.Error, "unexpected argument"):
             parse("--quant=int8", "stray")
 
+    def test_frame_size_flag(self):
+        def parse(*args):
+            runtime.parse_flags(tflite.FLAGS, ["tflite", "--run=r", "--out=o", *args])
+            return tflite.FLAGS.frame_size
+
+        self.assertIsNone(parse())
+        self.assertEqual(parse("--frame_size=224"), (224, 224))
+        self.assertEqual(parse("--frame_size", "720x1280"), (720, 1280))
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, "--frame_size=720x0: .* >= 1"):
+            parse("--frame_size=720x0")
+        with self.assertRaisesRegex(flags.IllegalFlagValueError, "S .* or HxW"):
+            parse("--frame_size=big")
+
     def test_bad_arguments(self):
         with self.assertRaisesRegex(tflite.TFLiteError, "quant"):
             tflite.convert(self.model, SIZE, "int4")
         with self.assertRaisesRegex(tflite.TFLiteError, "representative_frames"):
             tflite.convert(self.model, SIZE, "int8")
-        with self.assertRaisesRegex(tflite.TFLiteError, "frame_size"):
-            tflite.convert(self.model, 30, "float32")
+        # 30 is rounded up to f_d's multiple of 4: the model built for 32 converts (before
+        # issue 25, "frame_size: 30 is not divisible by 4").
+        fb = tflite.convert(self.model, 30, "float32")
+        self.assertEqual(tflite.TFLiteDegrader(fb).frame_shape, (SIZE, SIZE, 3))
+        with self.assertRaisesRegex(
+            tflite.TFLiteError, "frame_size: 36 needs a model of 36 .*32x32"
+        ):
+            tflite.convert(self.model, 36, "float32")
+        for bad in ("0x4", "720x", "axb", "1x2x3", -3):
+            with self.assertRaisesRegex(tflite.TFLiteError, "frame_size"):
+                tflite.convert(self.model, bad, "float32")
         with self.assertRaisesRegex(tflite.TFLiteError, "no_such.tflite"):
             tflite.TFLiteDegrader(os.path.join(self.get_temp_dir(), "no_such.tflite"))
+
+
+class AnySizeTest(tf.test.TestCase, parameterized.TestCase):
+    """A model converted for any H x W (rounded up to f_d's multiple) and frames padded to it."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.models = {}
+        for variant in ("full", "pyramid"):
+            cfg = get_config("benchmark_tiny").model
+            cfg.degrader = variant
+            model = build_degrader(cfg, frame_size=None)  # free spatial dims
+            rng = np.random.default_rng(3)
+            model.set_weights([rng.normal(0, 0.3, w.shape).astype(w.dtype) for w in model.weights])
+            cls.models[variant] = model
+
+    def _keras_padded(self, model, frames, shape):
+        """f_d on the frames edge-padded to `shape`, cropped back (the reference)."""
+        h, w = frames.shape[1:3]
+        padded = np.stack([pad_frame(f, shape) for f in frames])
+        return model(padded, training=False).numpy()[:, :h, :w]
+
+    @parameterized.parameters(
+        ("full", (13, 7), (16, 8)),
+        ("full", "1x1", (4, 4)),
+        ("pyramid", (13, 7), (16, 8)),
+        ("pyramid", "12x20", (16, 24)),
+    )
+    def test_odd_sizes_convert_rounded_up_and_come_back_their_size(self, variant, size, model):
+        keras_model = self.models[variant]
+        runner = tflite.TFLiteDegrader(tflite.convert(keras_model, size, "float32"))
+        self.assertEqual(runner.frame_shape, (*model, 3))
+        height, width = tflite.parse_frame_size(size)
+        frames = np.random.default_rng(0).random((2, height, width, 3), dtype=np.float32)
+        out = runner(frames)
+        self.assertEqual(out.shape, frames.shape)
+        self.assertAllClose(out, self._keras_padded(keras_model, frames, model), atol=1e-3)
+        # A 1 x 1 frame is padded to the whole model too.
+        one = runner(frames[:1, :1, :1])
+        self.assertEqual(one.shape, (1, 1, 1, 3))
+        ref = self._keras_padded(keras_model, frames[:1, :1, :1], model)
+        self.assertAllClose(one, ref, atol=1e-3)
+
+    def test_multiples_are_not_padded(self):
+        # At the model's own size nothing is padded: the unpadded f_d's output (TFLite's float
+        # kernels against Keras': 1e-4 apart on these random weights, as at any size).
+        keras_model = self.models["full"]
+        runner = tflite.TFLiteDegrader(tflite.convert(keras_model, (16, 8), "float32"))
+        frames = np.random.default_rng(1).random((2, 16, 8, 3), dtype=np.float32)
+        first = frames[0]
+        self.assertIs(pad_frame(first, (16, 8)), first)  # not even copied
+        self.assertAllClose(runner(frames), keras_model(frames, training=False), atol=1e-3)
+
+    def test_1279x719_frame(self):
+        keras_model = self.models["full"]
+        runner = tflite.TFLiteDegrader(tflite.convert(keras_model, "719x1279", "float32"))
+        self.assertEqual(runner.frame_shape, (720, 1280, 3))
+        frames = np.random.default_rng(2).integers(0, 256, (1, 719, 1279, 3)).astype(np.uint8)
+        out = runner(frames)
+        self.assertEqual(out.dtype, np.uint8)
+        self.assertEqual(out.shape, (1, 719, 1279, 3))
+        ref = self._keras_padded(keras_model, frames.astype(np.float32) / 255.0, (720, 1280))
+        self.assertAllClose(out / 255.0, ref.clip(0, 1), atol=1 / 255 + 1e-4)
+
+    def test_int8_calibrates_on_frames_of_the_size_asked(self):
+        keras_model = self.models["full"]
+        rep = np.random.default_rng(3).random((4, 13, 7, 3), dtype=np.float32)
+        runner = tflite.TFLiteDegrader(tflite.convert(keras_model, (13, 7), "int8", rep))
+        self.assertEqual(runner.frame_shape, (16, 8, 3))
+        frames = np.round(rep * 255).astype(np.uint8)
+        self.assertEqual(runner(frames).shape, frames.shape)
+        with self.assertRaisesRegex(tflite.TFLiteError, "representative_frames: frame shape"):
+            tflite.convert(keras_model, (13, 7), "int8", np.zeros((1, 17, 7, 3), np.float32))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ Two variants share one interface:
   (README, "Why int8 was slower"); without them int8 and float32 both run at more than
   300 frames/s at 224x224 on one thread (benchmarks/latency_bench.py).
 
-Deployment choices (DESIGN.md section 6):
+Deployment choices (docs/design.md section 6):
 - Normalisation is selectable. The project default is "none": it folds into nothing because there
   is nothing to fold, it is in tfmot's QAT registry trivially, it has no train/inference gap (no
   batch statistics: f_d sees mixed batches of action clips and privacy images in the
@@ -34,6 +34,7 @@ so `twin.set_weights(model.get_weights())` transfers the weights.
 from __future__ import annotations
 
 import functools
+import math
 
 import keras
 import numpy as np
@@ -49,7 +50,7 @@ DEGRADER_NORM = "none"
 
 def build_degrader(
     model_cfg,
-    frame_size: int | None = None,
+    frame_size: int | tuple[int, int] | None = None,
     name: str = "degrader",
     norm: str | None = None,
     keras_module=None,
@@ -59,8 +60,10 @@ def build_degrader(
     Args:
       model_cfg: a `ModelConfig` (uses `degrader`, `degrader_norm`, `degrader_width` and
         `degrader_res_blocks`).
-      frame_size: H = W of the frames, giving fully static shapes (needed for TFLite export), or
-        None for any spatial size divisible by 4.
+      frame_size: H = W of the frames, or (H, W), giving fully static shapes (needed for TFLite
+        export), or None for any spatial size divisible by `variant_multiple(variant)` (4; 8 for
+        the pyramid). Frames of other sizes are padded to it by the exporters (serving.export,
+        serving.tflite), never here.
       name: the Keras model name.
       norm: "none", "batch" or "instance"; None takes the config's `degrader_norm`.
       keras_module: `keras` (default) or `tf_keras` to build the QAT twin.
@@ -77,19 +80,19 @@ def build_degrader(
         raise ValueError(f"model.degrader_width must be >= 1, got {width}")
     if blocks < 0:
         raise ValueError(f"model.degrader_res_blocks must be >= 0, got {blocks}")
-    if frame_size is not None and (frame_size <= 0 or frame_size % 4):
-        # Two stride-2 stages then two x2 upsamplings: other sizes would not come back equal.
-        raise ValueError(f"degrader frame_size must be a positive multiple of 4, got {frame_size}")
+    height, width_px = frame_hw(frame_size) if frame_size is not None else (None, None)
+    multiple = variant_multiple(variant)
+    if frame_size is not None and any(n <= 0 or n % multiple for n in (height, width_px)):
+        # Other sizes would not come back equal (see variant_multiple).
+        raise ValueError(
+            f"{variant} degrader: frame_size must be a positive multiple of {multiple}, "
+            f"got {frame_size}"
+        )
 
     km = keras_module or keras
     b = _Builder(km.layers, norm)
-    frames = km.Input(shape=(frame_size, frame_size, 3), dtype="float32", name="frames")
+    frames = km.Input(shape=(height, width_px, 3), dtype="float32", name="frames")
     if variant == "pyramid":
-        if frame_size is not None and frame_size % PYRAMID_FACTOR:
-            raise ValueError(
-                f"pyramid degrader: frame_size must be a multiple of {PYRAMID_FACTOR}, "
-                f"got {frame_size}"
-            )
         out = b.pyramid(frames, width, blocks)
         out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
         model = km.Model(frames, out, name=name)
@@ -108,6 +111,45 @@ def build_degrader(
     out = km.layers.Add(dtype="float32", name="residual_add")([frames, delta])
     out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
     return km.Model(frames, out, name=name)
+
+
+# Every variant halves H and W twice (stride-2 convolutions, "same" padding) and doubles them
+# back twice: other sizes come back one pixel off (ceil(H / 2) * 2 != H) and the residual sum
+# fails. (STRIDE_MULTIPLE = 2 * 2.)
+STRIDE_MULTIPLE = 4
+
+
+def variant_multiple(variant: str) -> int:
+    """What H and W of the variant's frames must be a multiple of: 4, 8 for the pyramid.
+
+    The pyramid also averages k x k blocks at full resolution (AveragePooling2D, "valid") for
+    each k of PYRAMID_LEVELS and upsamples them back by k, which gives H and W back only for
+    multiples of every k.
+    """
+    if variant not in DEGRADER_VARIANTS:
+        raise ValueError(f"model.degrader: unknown variant {variant!r}; use {DEGRADER_VARIANTS}")
+    if variant == "pyramid":
+        return math.lcm(STRIDE_MULTIPLE, *PYRAMID_LEVELS)
+    return STRIDE_MULTIPLE
+
+
+def spatial_multiple(model) -> int:
+    """What H and W must be a multiple of for a built f_d (Keras 3, tf_keras or a tfmot QAT
+    model of one): STRIDE_MULTIPLE, and every pooling size (see variant_multiple)."""
+    multiple = STRIDE_MULTIPLE
+    for layer in getattr(model, "layers", ()):
+        inner = getattr(layer, "layer", layer)  # tfmot's QuantizeWrapper
+        if type(inner).__name__ in ("AveragePooling2D", "MaxPooling2D"):
+            multiple = math.lcm(multiple, *(int(k) for k in inner.pool_size))
+    return multiple
+
+
+def frame_hw(frame_size) -> tuple[int, int]:
+    """frame_size as (H, W): an int S is (S, S); a pair (H, W) stays itself."""
+    if isinstance(frame_size, int | np.integer):
+        return int(frame_size), int(frame_size)
+    height, width = frame_size  # a pair, or this raises
+    return int(height), int(width)
 
 
 class _Builder:
