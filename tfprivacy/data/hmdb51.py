@@ -66,8 +66,10 @@ def load_hmdb51(
     split: int = 1,
     exclude: Collection[str] = (),
     class_names: list[str] | None = None,
+    keep_unused: bool = False,
 ) -> VideoSplit:
-    """Train (label 1) and test (label 2) records of HMDB51 split `split`.
+    """Train (label 1) and test (label 2) records of HMDB51 split `split`; with keep_unused,
+    the videos labelled 0 too (VideoSplit.unused).
 
     exclude: video names dropped from both train and test (the PA-HMDB51 videos, which are
       held out for privacy evaluation).
@@ -85,19 +87,20 @@ def load_hmdb51(
     if not os.path.isdir(root):
         raise DataError(f"{root}: HMDB51 video directory does not exist")
     excluded = set(exclude)
-    train, test, missing = [], [], []
+    train, test, unused, missing = [], [], [], []
     for index, action in enumerate(class_names):
         action_dir = os.path.join(root, action)
         if not os.path.isdir(action_dir):
             raise DataError(f"{action_dir}: no video directory for action {action!r}")
         for video, label in assignments[action].items():
-            if label == UNUSED or video in excluded:
+            if (label == UNUSED and not keep_unused) or video in excluded:
                 continue
             path = os.path.join(action_dir, video)
             if not os.path.exists(path):
                 missing.append(path)
-            (train if label == TRAIN else test).append(VideoRecord(path=path, action=index))
+            part = {TRAIN: train, TEST: test, UNUSED: unused}[label]
+            part.append(VideoRecord(path=path, action=index))
     if missing:
         # Left in: the pipeline skips unreadable videos and fails past max_bad_fraction.
         logging.warning("HMDB51: %d listed video(s) missing, e.g. %s", len(missing), missing[0])
-    return VideoSplit(train=train, test=test, class_names=list(class_names))
+    return VideoSplit(train=train, test=test, class_names=list(class_names), unused=unused)

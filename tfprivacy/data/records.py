@@ -57,8 +57,10 @@ class ImageRecord:
 
 @dataclasses.dataclass
 class VideoSplit:
-    """Train/test records of a video dataset plus its class names."""
+    """Train/test records of a video dataset plus its class names; `unused`: the split's
+    videos labelled 0 (HMDB51's "unused"), training side, when the loader was asked for them."""
 
     train: list[VideoRecord]
     test: list[VideoRecord]
     class_names: list[str]
+    unused: list[VideoRecord] = dataclasses.field(default_factory=list)

@@ -34,9 +34,12 @@ class DatasetSources:
     privacy_images: tuple[list[ImageRecord], list[ImageRecord]] | None  # (train, test)
     joint: bool  # True when the same videos carry both labels
     num_actions: int
+    # Training-side videos kept for the trainer's validation (never trained on); None: the
+    # trainer carves its validation videos out of the training split.
+    validation: list[VideoRecord] | None = None
 
     @classmethod
-    def of(cls, action: VideoSplit, *, videos=None, images=None) -> DatasetSources:
+    def of(cls, action: VideoSplit, *, videos=None, images=None, validation=None) -> DatasetSources:
         """Sources whose privacy labels are on `videos` (the action split itself: joint) or on
         still `images` (train, test); the action classes are the action split's."""
         return cls(
@@ -45,6 +48,7 @@ class DatasetSources:
             privacy_images=images,
             joint=videos is action,
             num_actions=len(action.class_names),
+            validation=validation or None,
         )
 
 
@@ -111,10 +115,41 @@ def _benchmark(data_cfg: DataConfig) -> DatasetSources:
         os.path.join(root, "splits"),
         split=_BENCHMARK_SPLIT,
         class_names=class_names,  # label order of the generator, not alphabetical
+        keep_unused=True,  # synthetic.extra_val_videos: the trainer's validation videos
     )
     annotations = pahmdb51.load_annotations(ann_dir)
-    _attach_frame_labels(split.train + split.test, class_names, annotations, ann_dir)
-    return DatasetSources.of(split, videos=split)
+    _attach_frame_labels(split.train + split.test + split.unused, class_names, annotations, ann_dir)
+    return DatasetSources.of(split, videos=split, validation=split.unused)
+
+
+def final_test_config(data_cfg: DataConfig) -> DataConfig:
+    """The data config whose test split is the built-in benchmark's final test set: the same
+    generator drawn with synthetic.final_test_seed (no validation videos), in its own cache
+    folder. Nothing in training reads it; `trainers.evaluate` with eval.test_set=final does."""
+    if data_cfg.dataset != "benchmark":
+        raise DataError(
+            f"data.dataset={data_cfg.dataset!r}: a final test set exists for the built-in "
+            "benchmark only"
+        )
+    synth = data_cfg.synthetic
+    # As many test videos as the benchmark's test split (its share of num_videos plus the
+    # extra ones); one training video per action, never read, keeps the generator's layout.
+    num_test = int(round(synth.num_videos * synth.test_fraction)) + synth.extra_test_videos
+    final = dataclasses.replace(
+        synth,
+        seed=synth.final_test_seed,
+        num_videos=synth.num_actions,
+        extra_test_videos=num_test,
+        extra_val_videos=0,
+    )
+    # data_dir names the training benchmark's folder; the final set lives beside it.
+    data_dir = os.path.join(data_cfg.data_dir, "final_test") if data_cfg.data_dir else ""
+    return dataclasses.replace(data_cfg, synthetic=final, data_dir=data_dir)
+
+
+def final_test_records(data_cfg: DataConfig) -> list[VideoRecord]:
+    """The final test set's videos (generated on first use), with their frame labels."""
+    return _benchmark(final_test_config(data_cfg)).action.test
 
 
 def _benchmark_cross(data_cfg: DataConfig) -> DatasetSources:

@@ -656,7 +656,7 @@ def load_split(root: str) -> VideoSplit:
     meta = _read_meta(root)
     actions = meta["actions"]
     num_frames = meta["config"]["frames_per_video"]
-    train, test = [], []
+    train, test, unused = [], [], []
     for label, action in enumerate(actions):
         with open(os.path.join(root, "annotations", f"{action}.json")) as f:
             annotations = json.load(f)
@@ -669,8 +669,8 @@ def load_split(root: str) -> VideoSplit:
                 num_frames=num_frames,
                 frame_labels=frame_labels(annotations[name], num_frames),
             )
-            (test if split[name] == "2" else train).append(record)
-    return VideoSplit(train=train, test=test, class_names=list(actions))
+            {"2": test, "1": train, "0": unused}[split[name]].append(record)
+    return VideoSplit(train=train, test=test, class_names=list(actions), unused=unused)
 
 
 def _read_meta(root: str) -> dict:
@@ -735,6 +735,13 @@ def _assignments(cfg: C.SyntheticConfig, stream: int) -> list[tuple[int, int, bo
     return sorted(out)
 
 
+def _validation_jobs(cfg: C.SyntheticConfig) -> list[tuple[int, int]]:
+    """(video index, action) of the extra validation videos: after every train and test
+    video, so adding them changes none of those."""
+    first = cfg.num_videos + cfg.extra_test_videos
+    return [(i, i % cfg.num_actions) for i in range(first, first + cfg.extra_val_videos)]
+
+
 def _progress(iterable, total: int, enabled: bool, desc: str):
     if not enabled:
         return iterable
@@ -765,8 +772,10 @@ def generate(cfg: C.SyntheticConfig, out_dir: str, progress: bool = True) -> str
     annotations = {a: {} for a in actions}
     splits = {a: [] for a in actions}
     counts = {a: 0 for a in actions}
-    jobs = _assignments(cfg, stream=0)
-    for index, action, is_test in _progress(jobs, len(jobs), progress, "benchmark"):
+    # Split labels as HMDB51 writes them: 1 train, 2 test, 0 unused (here: validation).
+    jobs = [(i, a, 2 if is_test else 1) for i, a, is_test in _assignments(cfg, stream=0)]
+    jobs += [(i, a, 0) for i, a in _validation_jobs(cfg)]
+    for index, action, label in _progress(jobs, len(jobs), progress, "benchmark"):
         name = f"{actions[action]}_v{counts[actions[action]]:04d}.avi"
         counts[actions[action]] += 1
         frames, labels = render_video(_video_rng(cfg, 0, index), cfg, action)
@@ -774,7 +783,7 @@ def generate(cfg: C.SyntheticConfig, out_dir: str, progress: bool = True) -> str
             os.path.join(out_dir, "videos", actions[action], name), frames, cfg.fps, cfg.codec
         )
         annotations[actions[action]][name] = {**labels, "review": False, "note": ""}
-        splits[actions[action]].append(f"{name} {2 if is_test else 1}")
+        splits[actions[action]].append(f"{name} {label}")
     for action in actions:
         _write_json(os.path.join(out_dir, "annotations", f"{action}.json"), annotations[action])
         path = os.path.join(out_dir, "splits", f"{action}_test_split1.txt")
@@ -908,7 +917,7 @@ def _ensure_locked(cfg: C.SyntheticConfig, root: str, cross: bool) -> str:
         if os.path.isdir(path):
             shutil.rmtree(path)
     os.makedirs(root, exist_ok=True)
-    videos = cfg.num_videos + cfg.extra_test_videos
+    videos = cfg.num_videos + cfg.extra_test_videos + (0 if cross else cfg.extra_val_videos)
     print(
         f"generating the built-in benchmark{' (cross-dataset)' if cross else ''}: {videos} "
         f"videos of {cfg.frames_per_video} frames at {cfg.frame_size} px into {root} "

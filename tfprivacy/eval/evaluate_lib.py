@@ -152,6 +152,28 @@ def resolve_config(run_dir: str, name: str | None, overrides: Sequence[str]) -> 
     return experiments.get_config(name, list(overrides))
 
 
+FINAL_TEST_DIR = "final_test"
+
+
+def report_dir(run_dir: str, cfg: C.ExperimentConfig) -> str:
+    """Where the report goes: the run dir, or its final_test/ folder for the final test set
+    (so the test split's report is never overwritten by it)."""
+    return os.path.join(run_dir, FINAL_TEST_DIR) if cfg.eval.test_set == "final" else run_dir
+
+
+def final_test_sources(sources, cfg: C.ExperimentConfig):
+    """`sources` with the built-in benchmark's final test set as its test split (training
+    side unchanged: the fresh models still train on the training split)."""
+    import dataclasses
+
+    from tfprivacy.data.sources import DatasetSources, final_test_records
+
+    if not sources.joint:
+        raise C.ConfigError("eval.test_set=final: the final test set is the joint benchmark's")
+    split = dataclasses.replace(sources.action, test=final_test_records(cfg.data))
+    return DatasetSources.of(split, videos=split, validation=sources.validation)
+
+
 def run_evaluation(
     run_dir: str,
     baselines: str | Sequence[str] | None = None,
@@ -195,6 +217,12 @@ def run_evaluation(
         from tfprivacy.data.sources import build_sources
 
         sources = build_sources(cfg.data)
+    if cfg.eval.test_set == "final":
+        sources = final_test_sources(sources, cfg)
+        say(
+            f"[eval] final test set: {len(sources.action.test)} videos (generator seed "
+            f"{cfg.data.synthetic.final_test_seed}); report in {report_dir(run_dir, cfg)}"
+        )
     splits = protocol.materialize_splits(sources, cfg)
     materialize_s = time.perf_counter() - t0
     say(f"[eval] materialised splits {splits.sizes()} in {materialize_s:.1f}s")
@@ -269,8 +297,10 @@ def run_evaluation(
         "bad_inputs": pipeline.bad_inputs(),
         "timing": timing,
     }
+    out["test_set"] = cfg.eval.test_set
     out["relative_to_raw"] = report.relative_to_raw(out)
-    out["files"] = report.write_report(run_dir, out, frames)
+    os.makedirs(report_dir(run_dir, cfg), exist_ok=True)
+    out["files"] = report.write_report(report_dir(run_dir, cfg), out, frames)
     for line in report.relative_lines(out):
         say(f"[eval] {line}")
     say(f"[eval] done in {timing['total_s']:.1f}s; report: {out['files']['md']}")
