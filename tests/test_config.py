@@ -57,13 +57,20 @@ class ConfigCheckTest(parameterized.TestCase):
             get_config("benchmark", ["model.privacy="])
         with self.assertRaisesRegex(C.ConfigError, "the panel needs an attacker"):
             get_config("benchmark", ["eval.privacy_panel=", "eval.finetune_panel="])
-        # The adaptive game's cap (benchmark: 300 steps, on up to 900).
+        # The judged game's cap (benchmark: judged every 100 steps up to 900).
         with self.assertRaisesRegex(
             C.ConfigError, r"adversarial_max_steps=900: must be 0 or >= trainer.adversarial_steps"
         ):
             get_config("benchmark", ["trainer.adversarial_steps=1000"])
         with self.assertRaisesRegex(C.ConfigError, "extend_until_fall=0.5: needs a cap"):
-            get_config("benchmark", ["trainer.adversarial_max_steps=0"])
+            get_config(
+                "benchmark",
+                [
+                    "adversary.extend_until_fall=0.5",
+                    "judge.every=0",
+                    "trainer.adversarial_max_steps=0",
+                ],
+            )
         get_config(
             "benchmark", ["adversary.extend_until_fall=0", "trainer.adversarial_max_steps=0"]
         )

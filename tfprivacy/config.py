@@ -25,6 +25,7 @@ PRIVACY_ARCHS = (*FRAME_ARCHS, "video")
 STRATEGIES = ["grl", "kbeam", "entropy"]
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 LR_SCHEDULES = ("constant", "cosine")
+TEST_SETS = ("test", "final")
 
 
 def register_strategy_name(name: str) -> None:
@@ -52,7 +53,14 @@ class SyntheticConfig:
     # evaluation's intervals narrow with test videos (160 put a standard error of ~3 points on
     # action top-1 alone), and test videos cost decoding and inference, not training.
     extra_test_videos: int = _f(800, lo=0)
+    # Videos on the training side written as HMDB51 "unused" (split label 0), never trained
+    # on: the trainer's validation set (its stop rule, its judges, the checkpoint it keeps).
+    # 0: the trainer carves its validation videos out of the training split instead.
+    extra_val_videos: int = _f(0, lo=0)
     seed: int = 0
+    # Generator seed of the final test set (eval.test_set=final): the test split of the same
+    # benchmark drawn with this seed, used only to report the final defaults.
+    final_test_seed: int = 20261207
     # Cross-dataset variant: privacy-only still images (VISPR-style).
     num_images: int = _f(600, lo=0)
     fps: int = _f(12, lo=1)
@@ -124,6 +132,9 @@ class AdversaryConfig:
     threshold_check_every: int = _f(
         5, lo=1
     )  # outer steps between validation checks (each costs a pass)
+    # The threshold check's validation clips (the first ones; 0: all): a pass every few steps
+    # over a 240-video validation set would cost more than the steps it checks.
+    threshold_val_videos: int = _f(48, lo=0)
     privacy_train_threshold: float = _f(
         0.9, lo=0.0, hi=1.0
     )  # kbeam: f_b steps until best train acc passes
@@ -218,6 +229,37 @@ class EvalConfig:
     confidence: float = _f(0.95, lo=0.0, hi=1.0, lo_open=True, hi_open=True)
     baselines: tuple[str, ...] = ("raw", "down4", "grey_down4")
     cache_dir: str = ""
+    # "test": the dataset's test split (reporting); "final": the built-in benchmark's final
+    # test set (synthetic.final_test_seed), scored only to report the final defaults.
+    test_set: str = _f("test", choices=TEST_SETS)
+
+
+@dataclass
+class JudgeConfig:
+    """Judges the game cannot fool: at checkpoints of the adversarial phase, copies of the
+    raw-pretrained f_T and f_b, fine-tuned on f_d's output of training clips, score f_d on the
+    validation set. The trainer keeps the checkpoint with the least validation leakage among
+    those whose validation action is >= action_bar of raw's, and steers the game when none
+    qualifies (docs/method.md, "Judges").
+    """
+
+    every: int = _f(0, lo=0)  # adversarial steps between judgements; 0: no judges
+    target_steps: int = _f(150, lo=1)  # fine-tuning steps of the judge target
+    privacy_steps: int = _f(200, lo=1)  # fine-tuning steps of each judge attacker
+    action_bar: float = _f(0.95, lo=0.0, hi=1.0, lo_open=True)  # of raw's validation top-1
+    leakage_bar: float = _f(0.5, lo=0.0, lo_open=True)  # (cMAP - chance) / (raw's - chance)
+    # The game ends at the first judged step >= trainer.adversarial_steps whose checkpoint
+    # qualifies with validation leakage at most this; otherwise it plays to the cap.
+    stop_leakage: float = _f(0.2, lo=0.0)
+    # Steering, a step of dual ascent on the two constraints: while the judges' action is
+    # below the bar, the action term's weight is multiplied by action_boost (up to
+    # max_action_weight) and f_d goes back to the last qualifying checkpoint (rewind); while
+    # the action holds but f_d leaks more than stop_leakage, the weight is divided by it (down
+    # to min_action_weight), so the game leans towards hiding.
+    action_boost: float = _f(1.5, lo=1.0)
+    max_action_weight: float = _f(4.0, lo=1.0)
+    min_action_weight: float = _f(0.5, lo=0.0, lo_open=True)
+    rewind: bool = True
 
 
 @dataclass
@@ -236,6 +278,7 @@ class ExperimentConfig:
     adversary: AdversaryConfig = field(default_factory=AdversaryConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    judge: JudgeConfig = field(default_factory=JudgeConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
 
 
@@ -297,6 +340,18 @@ def check(cfg: ExperimentConfig) -> ExperimentConfig:
             "adversary.extend_until_fall",
             adv.extend_until_fall,
             "needs a cap, trainer.adversarial_max_steps >= trainer.adversarial_steps",
+        )
+    if cfg.judge.every and adv.extend_until_fall > 0:
+        raise _bad(
+            "judge.every",
+            cfg.judge.every,
+            "the judges decide the game's length: set adversary.extend_until_fall=0 with them",
+        )
+    if cfg.judge.every and cfg.judge.stop_leakage > cfg.judge.leakage_bar:
+        raise _bad("judge.stop_leakage", cfg.judge.stop_leakage, "must be <= judge.leakage_bar")
+    if ev.test_set == "final" and cfg.data.dataset != "benchmark":
+        raise _bad(
+            "eval.test_set", ev.test_set, "a final test set exists for data.dataset=benchmark only"
         )
     if not cfg.model.privacy:
         raise _bad("model.privacy", cfg.model.privacy, "at least one privacy architecture")

@@ -81,6 +81,11 @@ class Players:
             self.phase_step = tf.Variable(0, dtype=tf.int64, trainable=False, name="phase_step")
             # Batches consumed by each data stream in the current phase (resume skips them).
             self.consumed = tf.Variable([0, 0], dtype=tf.int64, trainable=False, name="consumed")
+            # Weight of the action term in f_d's loss, steered by the judges (judge.every);
+            # checkpointed only when they run, so other runs' checkpoints are unchanged.
+            self.action_weight = tf.Variable(
+                1.0, dtype=tf.float32, trainable=False, name="action_weight"
+            )
         self.checkpoint = tf.train.Checkpoint(
             degrader=self.degrader,
             target=self.target,
@@ -92,6 +97,7 @@ class Players:
             **{f"privacy_{i}": m for i, m in enumerate(self.privacy)},
             **{f"privacy_opt_{i}": o for i, o in enumerate(self.privacy_opts)},
             **({"anchor": self.anchor} if self.anchor is not None else {}),
+            **({"action_weight": self.action_weight} if cfg.judge.every else {}),
         )
 
     def freeze_anchor(self) -> None:

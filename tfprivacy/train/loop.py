@@ -25,6 +25,7 @@ from tfprivacy import config as C
 from tfprivacy.data import pipeline
 from tfprivacy.data.sources import build_sources
 from tfprivacy.frames import privacy_frame_indices
+from tfprivacy.train import judges as J
 from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
 from tfprivacy.train.game import PHASES, Players, Shapes
 from tfprivacy.train.steps import Steps
@@ -81,6 +82,8 @@ class Trainer:
         )
         self.validator = Validator(self.players, self.streams.validation(), cfg.data.batch_size)
         self.results = self._load_results()
+        self.judges = J.Judges(cfg, self.players, self.out_dir) if cfg.judge.every else None
+        self._judge_train = None  # the judges' training arrays, decoded at the first judgement
         self._below = None  # last verdict of the target-accuracy threshold check
         tb = os.path.join(self.out_dir, artifacts.TENSORBOARD_DIR)
         self.writer = (
@@ -291,7 +294,7 @@ class Trainer:
         adv = self.cfg.adversary
         if step % max(1, adv.threshold_check_every) == 0 or self._below is None:
             level = adv.target_val_threshold * self.results["raw"]["action_top1"]
-            self._below = self.validator.action_accuracy() < level
+            self._below = self.validator.action_accuracy(limit=adv.threshold_val_videos) < level
         if not self._below:
             return
         for _ in range(adv.max_inner_steps):
@@ -313,7 +316,14 @@ class Trainer:
             self.results["raw"] = v.figures(degrade=False)
             self.results["identity"] = v.figures(degrade=True)
             self.results["chance"] = v.chance(self.shapes.num_actions)
+            if self.judges is not None:
+                # The judges start from f_T and f_b as pretraining left them; their raw
+                # figures are the same procedure on raw clips.
+                self.judges.snapshot()
+                self.results["judge_raw"] = self._judge_figures(degrade=False, step=0)
         elif name == "adversarial":
+            if self.judges is not None:
+                self._keep_judged_checkpoint()
             self.results["adversarial"] = v.figures(degrade=True)
             self.results["adversarial_steps_played"] = int(self.players.phase_step.numpy())
         elif name == "attack":
@@ -372,6 +382,111 @@ class Trainer:
                 tf.summary.scalar("game_length/privacy_fall_fraction", fall)
         return stop
 
+    # ---- judges (judge.every) ------------------------------------------------------------
+    def judge_train(self):
+        """The judges' training arrays (decoded at the first judgement, then kept)."""
+        if self._judge_train is None:
+            with pipeline.clean_errors():
+                self._judge_train = self.streams.judge_train()
+        return self._judge_train
+
+    def _judge_figures(self, degrade: bool, step: int) -> dict:
+        seed = self.cfg.trainer.seed * 7919 + 2 * 10**6 + step
+        fn = self.judges.degrader_fn() if degrade else None
+        return self.judges.judge(self.judge_train(), self.validator.val, fn, seed=seed)
+
+    def _game_models(self) -> dict:
+        """The players a rewind restores: f_d, f_T and every f_b (their weights)."""
+        models = {"degrader": self.players.degrader, "target": self.players.target}
+        models.update({f"privacy_{i}": m for i, m in enumerate(self.players.privacy)})
+        return models
+
+    def _save_game(self, step: int) -> None:
+        for name, model in self._game_models().items():
+            path = self._judged_weights(step) if name == "degrader" else self._judged(step, name)
+            model.save_weights(path)
+
+    def _rewind_game(self, step: int) -> None:
+        """The players' weights as they were at judged step `step` (optimizers go on)."""
+        for name, model in self._game_models().items():
+            path = self._judged_weights(step) if name == "degrader" else self._judged(step, name)
+            model.load_weights(path)
+
+    def _judged(self, step: int, name: str) -> str:
+        return os.path.join(self.judges.dir, f"{name}_step{step}.weights.h5")
+
+    def _judged_weights(self, step: int) -> str:
+        return os.path.join(self.judges.dir, f"degrader_step{step}.weights.h5")
+
+    def _judge(self, step: int) -> bool:
+        """Judges f_d at this adversarial step, records the verdict, steers the game; returns
+        whether the game ends here (a qualifying checkpoint with little leakage)."""
+        j = self.cfg.judge
+        weight = float(self.players.action_weight.numpy())
+        # The weight never relaxes below the one that last cost the action (times the boost).
+        floor = self.results.get("judge_weight_floor", j.min_action_weight)
+        self._save_game(step)
+        figures = self._judge_figures(degrade=True, step=step)
+        v = J.verdict(step, figures, self.results["judge_raw"], weight)
+        verdicts = [x for x in self.results.get("judgements", []) if x["step"] < step]
+        earlier_ok = [x for x in verdicts if J.qualifies(x, j) and not x.get("rewound")]
+        stop = False
+        if J.qualifies(v, j):
+            stop = step >= self.cfg.trainer.adversarial_steps and v["leakage"] <= j.stop_leakage
+            if not stop and not v["leakage"] <= j.stop_leakage:
+                # The action holds but f_d still leaks: lean the game towards hiding.
+                weight = max(floor, j.min_action_weight, weight / j.action_boost)
+        else:
+            weight = min(j.max_action_weight, weight * j.action_boost)
+            self.results["judge_weight_floor"] = weight
+            if j.rewind and earlier_ok:
+                # Replay from the last judged game that kept the action, with more weight on it.
+                back = earlier_ok[-1]["step"]
+                self._rewind_game(back)
+                v["rewound_to"] = back
+        self.players.action_weight.assign(weight)
+        v["next_action_weight"] = weight
+        verdicts.append(v)
+        self.results["judgements"] = verdicts
+        log.info(
+            "judges at adversarial step %d: validation action %.1f%% of raw, leakage %.2f%s; "
+            "action weight %.2f%s",
+            step,
+            100 * v["action_of_raw"],
+            v["leakage"],
+            f", back to step {v['rewound_to']}" if "rewound_to" in v else "",
+            weight,
+            ": the game ends" if stop else "",
+        )
+        if self.chief:
+            self._save_results()
+            with self.writer.as_default(step=self._global_step()):
+                tf.summary.scalar("judges/action_of_raw", v["action_of_raw"])
+                tf.summary.scalar("judges/leakage", v["leakage"])
+                tf.summary.scalar("judges/action_weight", weight)
+        return stop
+
+    def _keep_judged_checkpoint(self) -> None:
+        """f_d becomes the judged checkpoint judges.pick keeps; the choice and whether it meets
+        the bar go to the results (the summary's judges line, or its NOT MET line)."""
+        j = self.cfg.judge
+        verdicts = self.results.get("judgements", [])
+        kept, why = J.pick(verdicts, j)
+        if kept is None:
+            self.results["judge"] = {"met": False, "failed": ["action", "privacy"], "why": why}
+            return
+        self.players.degrader.load_weights(self._judged_weights(kept["step"]))
+        self.players.degrader.save_weights(os.path.join(self.judges.dir, J.BEST_DEGRADER))
+        self.results["judge"] = {
+            "kept_step": kept["step"],
+            "why": why,
+            "met": J.meets_bar(kept, j),
+            "failed": J.failed_sides(kept, j),
+            "verdict": kept,
+            "action_bar": j.action_bar,
+            "leakage_bar": j.leakage_bar,
+        }
+
     def _starts_as_identity(self) -> bool:
         """f_d already within trainer.identity_tolerance (mean |f_d(x) - x|) of the identity."""
         clips = self.validator.val.clips[: self.cfg.data.batch_size]
@@ -392,9 +507,11 @@ class Trainer:
             total = 0
         t = self.cfg.trainer
         adaptive = name == "adversarial" and self.cfg.adversary.extend_until_fall > 0
+        judged = name == "adversarial" and self.judges is not None
         bar = _progress(t.progress and self.chief, max(total, start), start, name)
-        if adaptive:
-            total = t.adversarial_max_steps
+        if adaptive or judged:
+            total = max(t.adversarial_max_steps, t.adversarial_steps)
+            bar.total = total
         last = {}
         step = start
         while step < total:
@@ -413,6 +530,12 @@ class Trainer:
                     break
                 bar.total = min(total, step + t.checkpoint_every)
                 bar.refresh()
+            if judged and (step % self.cfg.judge.every == 0 or step == total):
+                if self._judge(step):
+                    break
+                if step < total:
+                    self._checkpoint()  # the verdict's steering (weight, rewind) resumes too
+                    continue
             if step % t.checkpoint_every == 0 and step < total:
                 self._checkpoint()
         bar.close()

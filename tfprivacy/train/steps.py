@@ -47,6 +47,7 @@ class Steps:
         self.gamma = float(adv.gamma)
         self.l1_weight = float(adv.l1_weight)
         self.anchor_weight = float(adv.anchor_weight) if players.anchor is not None else 0.0
+        self.steered = bool(players.cfg.judge.every)
         self.identity = tf.function(self._identity)
         self.target = tf.function(lambda batch: self._target(batch, train_degrader=False))
         self.target_and_degrader = tf.function(
@@ -166,7 +167,10 @@ class Steps:
                 adv = self.game_strategy.degrader_term(labels, p_logits)
                 task_loss = self._avg(task)
                 adv_loss = self._avg(adv)
-                loss = task_loss + self.gamma * adv_loss
+                if self.steered:  # judge.every: the judges' weight on the action term
+                    loss = self.p.action_weight * task_loss + self.gamma * adv_loss
+                else:
+                    loss = task_loss + self.gamma * adv_loss
                 if self.l1_weight:
                     loss += self.l1_weight * self._avg(losses.degrader_l1_loss(clips, degraded))
                 anchor_loss = tf.constant(0.0)

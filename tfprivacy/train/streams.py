@@ -76,7 +76,12 @@ class Streams:
                 f"data.batch_size={self.global_batch} must be divisible by the "
                 f"{strategy.num_replicas_in_sync} replicas"
             )
-        self.action_train, self.action_val = split_validation(sources.action.train)
+        if sources.validation:
+            # Training-side videos kept apart for validation (synthetic.extra_val_videos): the
+            # game trains on the whole training split and is judged on videos it never saw.
+            self.action_train, self.action_val = list(sources.action.train), sources.validation
+        else:
+            self.action_train, self.action_val = split_validation(sources.action.train)
         if self.joint:
             self.privacy_train, self.privacy_val = self.action_train, self.action_val
         elif sources.privacy_images is not None:
@@ -157,6 +162,24 @@ class Streams:
         if self.joint:
             return self._next(ACTION)
         return self._next(ACTION), self._next(PRIVACY)
+
+    def judge_train(self) -> Validation:
+        """The judges' training arrays (tfprivacy/train/judges.py): one clip per training video
+        (evenly spaced frames) and the privacy inputs and labels, decoded once."""
+        bs = self.cfg.data.batch_size
+        if self.joint:
+            ds = pipeline.video_dataset(self.action_train, self.cfg.data, False, batch_size=bs)
+            clips, actions, frames = pipeline.materialize(ds)
+            p_inputs, p_labels = _privacy_part(clips, frames, self.frame_idx)
+            return Validation(clips, actions, p_inputs.numpy(), p_labels.numpy())
+        ds = pipeline.video_dataset(
+            self.action_train, self.cfg.data, False, batch_size=bs, with_privacy=False
+        )
+        clips, actions = pipeline.materialize(ds)
+        p_inputs, p_labels = pipeline.materialize(
+            self._privacy_dataset(self.privacy_train, False, 0)
+        )
+        return Validation(clips, actions, p_inputs, p_labels)
 
     # ---- validation --------------------------------------------------------------------
     def validation(self) -> Validation:

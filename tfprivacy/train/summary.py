@@ -44,6 +44,13 @@ def summarize(results: dict, cfg: C.ExperimentConfig) -> dict:
         "attack_steps": cfg.trainer.attack_steps,
         **results,
     }
+    if "judge" in results:
+        # The bar on validation (judge.action_bar, judge.leakage_bar), decided by the judges;
+        # a healthy run only.
+        out["bar_met"] = bool(results["judge"]["met"]) and not run_problems(results)
+        out["adversarial_max_steps"] = max(
+            cfg.trainer.adversarial_max_steps, cfg.trainer.adversarial_steps
+        )
     if cfg.adversary.extend_until_fall > 0:
         out["extend_until_fall"] = cfg.adversary.extend_until_fall
         out["adversarial_max_steps"] = cfg.trainer.adversarial_max_steps
@@ -85,7 +92,14 @@ def format_summary(summary: dict) -> str:
         if key in summary:
             r = summary[key]
             lines.append(f"{label:<34}{r['action_top1']:>14.3f}{r['privacy_cmap_worst']:>24.3f}")
-    if "criteria" in summary:
+    if "criteria" in summary and "judge" in summary:
+        # The judges' verdict (last line) is the run's; the attack phase's figures are a check.
+        lines.append(
+            f"fresh f_b after the game: privacy cMAP fell "
+            f"{100 * summary['privacy_fall_fraction']:.0f}% of the way to chance; action drop "
+            f"{summary['action_drop_points']:.1f} points"
+        )
+    elif "criteria" in summary:
         c = summary["criteria"]
         lines.append(
             f"action drop: {summary['action_drop_points']:.1f} points (target <= 5: "
@@ -121,4 +135,44 @@ def format_summary(summary: dict) -> str:
         lines.append(f"skipped {len(bad)} unreadable input(s): {listed}{more}")
     for problem in summary.get("problems", []):
         lines.append(f"NOT A VALID RUN: {problem}")
+    if "judge" in summary:
+        lines += judge_lines(summary)
     return "\n".join(lines)
+
+
+def judge_lines(summary: dict) -> list[str]:
+    """The judges' table (one row per judged step) and the verdict: which checkpoint was kept
+    and why, then MET, or NOT MET naming the side that failed."""
+    judge = summary["judge"]
+    raw = summary.get("judge_raw", {})
+    lines = [
+        f"judges (fresh copies of the raw-pretrained f_T / f_b, fine-tuned on f_d's output, "
+        f"validation): raw {raw.get('action_top1', float('nan')):.3f} action top-1, "
+        f"{raw.get('privacy_cmap_worst', float('nan')):.3f} worst-case cMAP"
+    ]
+    for v in summary.get("judgements", []):
+        back = f", back to step {v['rewound_to']}" if "rewound_to" in v else ""
+        lines.append(
+            f"  step {v['step']:>4}: action {100 * v['action_of_raw']:5.1f}% of raw, leakage "
+            f"{v['leakage']:.2f} (action weight {v['action_weight']:.2f}{back})"
+        )
+    bar = (
+        f"action >= {100 * judge.get('action_bar', 0.95):.0f}% of raw, leakage <= "
+        f"{judge.get('leakage_bar', 0.5):.2f}"
+    )
+    if "kept_step" in judge:
+        v = judge["verdict"]
+        lines.append(
+            f"kept f_d of adversarial step {judge['kept_step']}: validation action "
+            f"{100 * v['action_of_raw']:.1f}% of raw, leakage {v['leakage']:.2f} ({judge['why']})"
+        )
+    if summary.get("bar_met"):
+        lines.append(f"MET on validation ({bar})")
+    else:
+        failed = judge.get("failed") or ["run health"]
+        lines.append(
+            f"NOT MET on validation ({bar}): the {' and '.join(failed)} "
+            f"side{'s' if len(failed) > 1 else ''} failed"
+            + ("" if "kept_step" in judge else f"; {judge['why']}")
+        )
+    return lines

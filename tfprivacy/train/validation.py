@@ -29,13 +29,15 @@ class Validator:
     def degraded_clips(self, array) -> np.ndarray:
         return np.concatenate([self._degrade(b).numpy() for b in self._batches(array)])
 
-    def action_accuracy(self, degrade: bool = True) -> float:
+    def action_accuracy(self, degrade: bool = True, limit: int = 0) -> float:
+        """Top-1 on the validation clips (the first `limit` of them; 0: all)."""
+        clips = self.val.clips[:limit] if limit else self.val.clips
         correct = []
-        for b in self._batches(self.val.clips):
+        for b in self._batches(clips):
             x = self._degrade(b) if degrade else b
             correct.append(np.argmax(self._target(x).numpy(), -1))
         pred = np.concatenate(correct)
-        return float(np.mean(pred == self.val.actions))
+        return float(np.mean(pred == self.val.actions[: len(pred)]))
 
     def privacy_cmaps(self, degrade: bool = True) -> list[float]:
         """cMAP of each privacy model on the validation inputs."""

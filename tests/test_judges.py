@@ -1,0 +1,261 @@
+"""The judges (tfprivacy/train/judges.py): the checkpoint the trainer keeps, how it steers the
+game, the NOT MET verdict, resuming; and the split discipline (no training code reads a test
+video)."""
+
+import json
+import os
+from unittest import mock
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from configs import get_config
+from tfprivacy import artifacts
+from tfprivacy import config as C
+from tfprivacy.data import video_io
+from tfprivacy.data.sources import build_sources, final_test_records
+from tfprivacy.train import judges as J
+from tfprivacy.train.loop import Trainer
+from tfprivacy.train.summary import format_summary
+
+RAW = {
+    "action_top1": 0.8,
+    "privacy_cmap_per_model": [0.9],
+    "privacy_cmap_worst": 0.9,
+    "chance_cmap": 0.5,
+}
+
+
+def tiny(run_dir, *overrides):
+    return get_config(
+        "benchmark_tiny",
+        [
+            f"trainer.run_dir={run_dir}",
+            "judge.every=2",
+            "trainer.adversarial_max_steps=8",
+            "judge.target_steps=2",
+            "judge.privacy_steps=2",
+            *overrides,
+        ],
+    )
+
+
+def figures(action_of_raw, leakage):
+    cmap = RAW["chance_cmap"] + leakage * (RAW["privacy_cmap_worst"] - RAW["chance_cmap"])
+    return {
+        "action_top1": action_of_raw * RAW["action_top1"],
+        "privacy_cmap_per_model": [cmap],
+        "privacy_cmap_worst": cmap,
+        "chance_cmap": RAW["chance_cmap"],
+    }
+
+
+def verdict(step, action_of_raw, leakage):
+    return J.verdict(step, figures(action_of_raw, leakage), RAW, 1.0)
+
+
+class PickTest(tf.test.TestCase):
+    def test_least_leakage_among_those_that_keep_the_action(self):
+        cfg = C.JudgeConfig()
+        verdicts = [verdict(1, 0.99, 0.6), verdict(2, 0.96, 0.2), verdict(3, 0.90, 0.01)]
+        kept, why = J.pick(verdicts, cfg)
+        self.assertEqual(kept["step"], 2)
+        self.assertIn("least validation leakage among the 2 of 3", why)
+        self.assertTrue(J.meets_bar(kept, cfg))
+        self.assertEqual(J.failed_sides(verdicts[0], cfg), ["privacy"])
+        self.assertEqual(J.failed_sides(verdicts[2], cfg), ["action"])
+
+    def test_none_keeps_the_action_the_nearest_is_kept_and_fails_on_action(self):
+        cfg = C.JudgeConfig()
+        kept, why = J.pick([verdict(1, 0.80, 0.1), verdict(2, 0.93, 0.3)], cfg)
+        self.assertEqual(kept["step"], 2)
+        self.assertIn("keeps the most", why)
+        self.assertEqual(J.failed_sides(kept, cfg), ["action"])
+        self.assertEqual(J.pick([], cfg), (None, "no checkpoint was judged"))
+
+    def test_leakage_is_the_rulers_ratio(self):
+        self.assertAlmostEqual(J.leakage(0.7, 0.9, 0.5), 0.5)
+        self.assertTrue(np.isnan(J.leakage(0.7, 0.5, 0.5)))  # raw at chance: no ratio
+
+    def test_config_rules(self):
+        with self.assertRaisesRegex(C.ConfigError, "judge.every.*extend_until_fall=0"):
+            get_config("benchmark", ["adversary.extend_until_fall=0.5"])
+        with self.assertRaisesRegex(C.ConfigError, "judge.stop_leakage"):
+            get_config("benchmark", ["judge.stop_leakage=0.6"])
+        with self.assertRaisesRegex(C.ConfigError, "eval.test_set"):
+            get_config("benchmark_cross", ["eval.test_set=final"])
+
+
+class JudgedGameTest(tf.test.TestCase):
+    def _scripted(self, run_dir, readings, stop_after_degrader_calls=None, *overrides):
+        """A tiny judged game (4 steps, cap 8, judged every 2) whose judges read
+        `readings[step]` = (action as a fraction of raw, leakage)."""
+        trainer = Trainer(tiny(run_dir, *overrides))
+
+        def scripted(degrade, step):
+            return figures(*readings[step]) if degrade else dict(RAW)
+
+        trainer._judge_figures = scripted
+        calls = []
+        degrader = trainer.degrader
+
+        def counted(out):
+            if stop_after_degrader_calls is not None and len(calls) == stop_after_degrader_calls:
+                raise KeyboardInterrupt("killed")
+            calls.append(1)
+            degrader(out)
+
+        trainer.degrader = counted
+        return trainer, calls
+
+    def _weights(self, trainer, step):
+        model = artifacts.load_degrader(trainer.run_dir)[0]
+        model.load_weights(trainer._judged_weights(step))
+        return model.get_weights()
+
+    def test_steers_rewinds_keeps_the_best_and_says_met(self):
+        run_dir = os.path.join(self.get_temp_dir(), "judged")
+        readings = {2: (0.90, 0.3), 4: (0.99, 0.4), 6: (0.90, 0.1), 8: (0.96, 0.15)}
+        trainer, calls = self._scripted(run_dir, readings)
+        # The tiny run's target is at chance on raw clips (a health problem that would turn
+        # any verdict into NOT MET): judged as healthy here, the verdict is the judges'.
+        with mock.patch("tfprivacy.train.summary.run_problems", return_value=[]):
+            summary = trainer.train()
+        self.assertLen(calls, 8)
+        got = summary["judgements"]
+        self.assertEqual([v["step"] for v in got], [2, 4, 6, 8])
+        # Below the action bar: the weight rises; above it while f_d leaks: back down.
+        # (Relaxing stops at the weight that last lost the action, 1.5.)
+        self.assertEqual([v["action_weight"] for v in got], [1.0, 1.5, 1.5, 2.25])
+        self.assertNotIn("rewound_to", got[0])  # nothing qualified before step 2
+        self.assertEqual(got[2]["rewound_to"], 4)
+        # A rewind restores the whole game as judged: f_d, f_T and every f_b were saved.
+        for name in ("target", "privacy_0"):
+            self.assertTrue(os.path.exists(trainer._judged(4, name)), name)
+        self.assertEqual(summary["judge_weight_floor"], 2.25)
+        judge = summary["judge"]
+        self.assertEqual(judge["kept_step"], 8)
+        self.assertTrue(judge["met"])
+        self.assertTrue(summary["bar_met"])
+        # The shipped f_d is the kept checkpoint's.
+        kept = self._weights(trainer, 8)
+        shipped = artifacts.load_degrader(run_dir)[0].get_weights()
+        for a, b in zip(kept, shipped, strict=True):
+            self.assertAllEqual(a, b)
+        text = format_summary(summary)
+        self.assertIn("kept f_d of adversarial step 8", text)
+        self.assertIn("MET on validation", text)
+        self.assertNotIn("NOT MET", text)
+        with open(os.path.join(run_dir, artifacts.SUMMARY_FILE)) as f:
+            self.assertTrue(json.load(f)["bar_met"])
+
+    def test_ends_early_once_a_checkpoint_qualifies_with_little_leakage(self):
+        run_dir = os.path.join(self.get_temp_dir(), "early")
+        # Step 2 is below trainer.adversarial_steps (4): the game does not end there.
+        trainer, calls = self._scripted(run_dir, {2: (0.99, 0.1), 4: (0.99, 0.1)})
+        summary = trainer.train()
+        self.assertLen(calls, 4)
+        self.assertEqual(summary["adversarial_steps_played"], 4)
+        self.assertEqual(summary["judge"]["kept_step"], 2)  # ties: the earlier step
+
+    def test_a_draw_that_fails_says_not_met_naming_the_side(self):
+        run_dir = os.path.join(self.get_temp_dir(), "not_met")
+        readings = {s: (0.5, 0.1) for s in (2, 4, 6, 8)}
+        trainer, _ = self._scripted(run_dir, readings)
+        summary = trainer.train()
+        self.assertFalse(summary["bar_met"])
+        self.assertEqual(summary["judge"]["failed"], ["action"])
+        text = format_summary(summary)
+        self.assertIn("NOT MET on validation", text)
+        self.assertIn("the action side failed", text)
+        self.assertNotIn(": yes", text)  # no success line anywhere
+        self.assertEqual(max(v["action_weight"] for v in summary["judgements"]), 1.5**3)
+
+        run_dir = os.path.join(self.get_temp_dir(), "leaky")
+        trainer, _ = self._scripted(run_dir, {s: (0.99, 0.8) for s in (2, 4, 6, 8)})
+        summary = trainer.train()
+        self.assertEqual(summary["judge"]["failed"], ["privacy"])
+        self.assertIn("the privacy side failed", format_summary(summary))
+
+    def test_resumed_inside_the_game_keeps_verdicts_and_steering(self):
+        run_dir = os.path.join(self.get_temp_dir(), "resume")
+        readings = {2: (0.90, 0.3), 4: (0.90, 0.4), 6: (0.99, 0.3), 8: (0.96, 0.35)}
+        trainer, _ = self._scripted(run_dir, readings, stop_after_degrader_calls=5)
+        with self.assertRaisesRegex(KeyboardInterrupt, "killed"):
+            trainer.train()
+        again, calls = self._scripted(run_dir, readings)
+        self.assertEqual(int(again.players.phase_step.numpy()), 4)
+        self.assertAllClose(again.players.action_weight.numpy(), 1.5**2)
+        summary = again.train()
+        self.assertLen(calls, 4)  # steps 5 to 8
+        self.assertEqual([v["step"] for v in summary["judgements"]], [2, 4, 6, 8])
+        self.assertEqual(summary["judge"]["kept_step"], 6)
+
+    def test_real_judges_fine_tune_from_the_snapshot_and_score_the_validation_set(self):
+        run_dir = os.path.join(self.get_temp_dir(), "real")
+        trainer = Trainer(tiny(run_dir, "data.synthetic.extra_val_videos=16"))
+        summary = trainer.train()
+        raw = summary["judge_raw"]
+        self.assertBetween(raw["privacy_cmap_worst"], 0.0, 1.0)
+        for v in summary["judgements"]:
+            self.assertTrue(np.isfinite(v["leakage"]))
+        judges, train = trainer.judges, trainer.judge_train()
+        first = judges.judge(train, trainer.validator.val, judges.degrader_fn(), seed=3)
+        # The judges learnt (a learning rate of 0 would leave them at the snapshot) ...
+        init = keras.models.clone_model(judges.target)
+        init.load_weights(judges._path("target_init"))
+        moved = sum(
+            float(np.abs(a - b).sum())
+            for a, b in zip(init.get_weights(), judges.target.get_weights(), strict=True)
+        )
+        self.assertGreater(moved, 0.0)
+        # ... and every judgement starts again from the snapshot: the same seed, the same figures.
+        again = judges.judge(train, trainer.validator.val, judges.degrader_fn(), seed=3)
+        self.assertEqual(first, again)
+
+
+class SplitDisciplineTest(tf.test.TestCase):
+    def test_training_reads_no_test_video(self):
+        """Every video the trainer decodes (game, judges, validation) is a training-side video:
+        none of the test split the ruler reports on, none of the final test set."""
+        run_dir = os.path.join(self.get_temp_dir(), "discipline")
+        cfg = tiny(run_dir, "data.synthetic.extra_val_videos=16")
+        sources = build_sources(cfg.data)
+        test = {r.path for r in sources.action.test}
+        final = {r.path for r in final_test_records(cfg.data)}
+        self.assertTrue(test and final)
+        self.assertLen(sources.validation, 16)
+        read = []
+        original = video_io.read_video
+
+        def recording(path, *args, **kwargs):
+            read.append(path)
+            return original(path, *args, **kwargs)
+
+        video_io.read_video = recording
+        try:
+            trainer = Trainer(cfg)
+            trainer.train()
+        finally:
+            video_io.read_video = original
+        self.assertNotEmpty(read)
+        self.assertEmpty(set(read) & test)
+        self.assertEmpty(set(read) & final)
+        validation = {r.path for r in sources.validation}
+        self.assertContainsSubset(validation, set(read))  # the validation set was read
+        self.assertEmpty(validation & {r.path for r in trainer.streams.action_train})
+
+    def test_validation_videos_leave_the_rulers_splits_unchanged(self):
+        base = get_config("benchmark_tiny")
+        more = get_config("benchmark_tiny", ["data.synthetic.extra_val_videos=16"])
+        a, b = build_sources(base.data), build_sources(more.data)
+        names = lambda records: [os.path.basename(r.path) for r in records]  # noqa: E731
+        self.assertEqual(names(a.action.train), names(b.action.train))
+        self.assertEqual(names(a.action.test), names(b.action.test))
+        self.assertIsNone(a.validation)
+        self.assertLen(b.validation, 16)
+        # The final test set is another draw of the generator: no video in common.
+        frames = video_io.read_video(final_test_records(more.data)[0].path)
+        for r in b.action.test[:8]:
+            self.assertNotAllEqual(video_io.read_video(r.path), frames)

@@ -1,0 +1,249 @@
+"""Judges the game cannot fool: fresh copies of the raw-pretrained players scoring f_d.
+
+The game's own f_T and f_b co-adapt with f_d, so their validation figures say little about what
+a new model would read from f_d's output: a game stops "hiding" the moment its own attackers
+are fooled, and its own target keeps up with whatever f_d leaves. A judgement instead starts a
+target and the attackers from the weights f_T and f_b had at the end of their pretraining on
+raw clips (saved once, in the run dir), fine-tunes them on f_d's output of training clips with
+f_d frozen (as the ruler's fine-tuned attacker does), and scores them on the validation set:
+
+- action: the judge target's validation top-1, as a fraction of the same procedure on raw
+  clips (judged once, when pretraining ends);
+- leakage: (worst judge attacker's validation cMAP - chance) / (raw's - chance), the
+  evaluation's leakage ratio on the validation set.
+
+The Trainer judges every judge.every adversarial steps, keeps the best qualifying f_d (action
+>= judge.action_bar of raw, least leakage), steers the game while none qualifies and ends it
+early once one qualifies with little leakage (tfprivacy/train/loop.py). Nothing here reads a
+test video: the judges train on the training split and score the validation set.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfprivacy import config as C
+from tfprivacy import losses
+from tfprivacy.data.records import NUM_ATTRIBUTES
+from tfprivacy.metrics import cmap, cmap_chance
+from tfprivacy.models import build_privacy, build_target, degrade_clips
+from tfprivacy.train.game import Players
+
+JUDGE_DIR = "judges"
+BEST_DEGRADER = "best_degrader.weights.h5"
+
+
+def leakage(worst_cmap: float, raw_cmap: float, chance: float) -> float:
+    """(cMAP - chance) / (raw's - chance): 1 leaks as much as raw, 0 is chance (nan when raw is
+    not above chance)."""
+    span = raw_cmap - chance
+    return (worst_cmap - chance) / span if span > 0 else float("nan")
+
+
+def qualifies(verdict: dict, cfg: C.JudgeConfig) -> bool:
+    return verdict["action_of_raw"] >= cfg.action_bar  # nan (raw at 0) never qualifies
+
+
+def meets_bar(verdict: dict, cfg: C.JudgeConfig) -> bool:
+    return qualifies(verdict, cfg) and verdict["leakage"] <= cfg.leakage_bar
+
+
+def failed_sides(verdict: dict, cfg: C.JudgeConfig) -> list[str]:
+    """Which side of the bar a judged checkpoint misses: [], ["action"], ["privacy"] or both."""
+    sides = []
+    if not verdict["action_of_raw"] >= cfg.action_bar:
+        sides.append("action")
+    if not verdict["leakage"] <= cfg.leakage_bar:  # nan counts as a miss
+        sides.append("privacy")
+    return sides
+
+
+def _or(value: float, default: float) -> float:
+    return value if np.isfinite(value) else default
+
+
+def pick(verdicts: list[dict], cfg: C.JudgeConfig) -> tuple[dict | None, str]:
+    """The checkpoint to keep and why: the least leakage among those whose action is >= the
+    bar; when none is, the one nearest the bar (the least action shortfall, then leakage)."""
+    if not verdicts:
+        return None, "no checkpoint was judged"
+    ok = [v for v in verdicts if qualifies(v, cfg)]
+    if ok:
+        best = min(ok, key=lambda v: (_or(v["leakage"], 9.0), -v["action_of_raw"], v["step"]))
+        return best, (
+            f"the least validation leakage among the {len(ok)} of {len(verdicts)} judged "
+            f"checkpoints whose validation action is >= {100 * cfg.action_bar:.0f}% of raw"
+        )
+    best = max(verdicts, key=lambda v: (_or(v["action_of_raw"], -1.0), -_or(v["leakage"], 9.0)))
+    return best, (
+        f"none of the {len(verdicts)} judged checkpoints keeps >= "
+        f"{100 * cfg.action_bar:.0f}% of raw's validation action; this one keeps the most"
+    )
+
+
+class Judges:
+    """A judge target and judge attackers (the game's architectures) with their own
+    optimizers, reset to the raw-pretrained weights before each judgement."""
+
+    def __init__(self, cfg: C.ExperimentConfig, players: Players, out_dir: str):
+        self.cfg = cfg
+        self.p = players
+        self.dir = os.path.join(out_dir, JUDGE_DIR)
+        shapes = players.shapes
+        # Built outside the distribution strategy: a judgement is a small single-device job.
+        self.target = build_target(
+            cfg.model.target,
+            shapes.num_actions,
+            shapes.clip,
+            cfg.model.target_width,
+            name="judge_target",
+        )
+        self.privacy = [
+            build_privacy(
+                arch,
+                NUM_ATTRIBUTES,
+                shapes.privacy_input,
+                cfg.model.privacy_width,
+                name=f"judge_privacy_{i}_{arch}",
+            )
+            for i, arch in enumerate(players.archs)
+        ]
+        self.target_opt = keras.optimizers.Adam(cfg.trainer.target_lr)
+        self.privacy_opts = [keras.optimizers.Adam(cfg.trainer.privacy_lr) for _ in self.privacy]
+        self.target_opt.build(self.target.trainable_variables)
+        for opt, model in zip(self.privacy_opts, self.privacy, strict=True):
+            opt.build(model.trainable_variables)
+        self._target_loop = tf.function(self._target_steps)
+        self._privacy_loop = tf.function(self._privacy_steps)
+        self._degrade_batch = tf.function(
+            lambda x: degrade_clips(self.p.degrader, x, training=False)
+        )
+        self._score_target = tf.function(lambda x: self.target(x, training=False))
+        self._score_privacy = tf.function(lambda x: [m(x, training=False) for m in self.privacy])
+
+    # ---- the raw-pretrained starting point -------------------------------------------------
+    def _path(self, name: str) -> str:
+        return os.path.join(self.dir, f"{name}.weights.h5")
+
+    def snapshot(self) -> None:
+        """Saves f_T's and each f_b's weights now (the end of their pretraining on raw clips)
+        as the judges' starting point; a resumed run reads them back."""
+        os.makedirs(self.dir, exist_ok=True)
+        self.p.target.save_weights(self._path("target_init"))
+        for i, model in enumerate(self.p.privacy):
+            model.save_weights(self._path(f"privacy_init_{i}"))
+
+    def has_snapshot(self) -> bool:
+        return os.path.exists(self._path("target_init"))
+
+    def _reset(self, seed: int) -> None:
+        self.target.load_weights(self._path("target_init"))
+        for i, model in enumerate(self.privacy):
+            model.load_weights(self._path(f"privacy_init_{i}"))
+        for opt in (self.target_opt, *self.privacy_opts):
+            for var in opt.variables:  # moments and step count; the learning rate stays
+                if "learning_rate" not in var.path:
+                    var.assign(tf.zeros_like(var))
+        keras.utils.set_random_seed(seed)
+
+    # ---- fine-tuning on f_d's output -------------------------------------------------------
+    def _target_steps(self, iterator, n):
+        for _ in tf.range(n):
+            x, actions = next(iterator)
+            with tf.GradientTape() as tape:
+                logits = self.target(x, training=True)
+                loss = tf.reduce_mean(losses.target_loss(actions, logits))
+            grads = tape.gradient(loss, self.target.trainable_variables)
+            self.target_opt.apply(grads, self.target.trainable_variables)
+        return tf.constant(0)
+
+    def _privacy_steps(self, iterator, n):
+        for _ in tf.range(n):
+            x, labels = next(iterator)
+            for model, opt in zip(self.privacy, self.privacy_opts, strict=True):
+                with tf.GradientTape() as tape:
+                    loss = tf.reduce_mean(losses.privacy_loss(labels, model(x, training=True)))
+                grads = tape.gradient(loss, model.trainable_variables)
+                opt.apply(grads, model.trainable_variables)
+        return tf.constant(0)
+
+    def _degraded(self, array: np.ndarray, degrade) -> np.ndarray:
+        """`array` (clips in [0, 1]) through `degrade` in batches; `degrade` None: unchanged."""
+        if degrade is None:
+            return array
+        bs = 4 * self.cfg.data.batch_size
+        return np.concatenate(
+            [np.asarray(degrade(tf.constant(array[i : i + bs]))) for i in range(0, len(array), bs)]
+        )
+
+    def degrader_fn(self):
+        """f_d (the game's current weights) as a clips -> clips function for `judge`."""
+        return self._degrade_batch
+
+    def _batches(self, arrays, seed: int) -> tf.data.Dataset:
+        n = len(arrays[0])
+        return (
+            tf.data.Dataset.from_tensor_slices(arrays)
+            .shuffle(n, seed=seed, reshuffle_each_iteration=True)
+            .repeat()
+            .batch(self.cfg.data.batch_size, drop_remainder=True)
+        )
+
+    def judge(self, train, val, degrade, seed: int) -> dict:
+        """Fine-tunes fresh copies on (f_d's output of) the training arrays `train` (streams.
+        Validation-shaped: clips, actions, privacy inputs, labels; f_d runs once per judgement) and
+        scores them on the validation tensors `val` (streams.Validation). `degrade`: a clips ->
+        clips function (f_d: degrader_fn(); a hand-made filter), None for raw. Returns the
+        figures: action_top1, privacy_cmap_per_model, privacy_cmap_worst, chance_cmap."""
+        j = self.cfg.judge
+        self._reset(seed)
+        clips = self._degraded(train.clips, degrade)
+        inputs = self._degraded(train.privacy_inputs, degrade)
+        self._target_loop(
+            iter(self._batches((clips, train.actions), seed)), tf.constant(j.target_steps)
+        )
+        del clips
+        labels = train.privacy_labels
+        self._privacy_loop(
+            iter(self._batches((inputs, labels), seed + 1)), tf.constant(j.privacy_steps)
+        )
+        del inputs
+        bs = self.cfg.data.batch_size
+        val_clips = self._degraded(val.clips, degrade)
+        preds = [
+            np.argmax(self._score_target(tf.constant(val_clips[i : i + bs])).numpy(), -1)
+            for i in range(0, len(val_clips), bs)
+        ]
+        top1 = float(np.mean(np.concatenate(preds) == val.actions))
+        val_inputs = self._degraded(val.privacy_inputs, degrade)
+        scores = [[] for _ in self.privacy]
+        for i in range(0, len(val_inputs), bs):
+            for k, logits in enumerate(self._score_privacy(tf.constant(val_inputs[i : i + bs]))):
+                scores[k].append(logits.numpy())
+        cmaps = [cmap(val.privacy_labels, np.concatenate(s)) for s in scores]
+        return {
+            "action_top1": top1,
+            "privacy_cmap_per_model": cmaps,
+            "privacy_cmap_worst": float(max(cmaps)),
+            "chance_cmap": float(cmap_chance(val.privacy_labels)),
+        }
+
+
+def verdict(step: int, figures: dict, raw: dict, action_weight: float) -> dict:
+    """A judged checkpoint's figures relative to the judges' raw ones."""
+    return {
+        "step": int(step),
+        "action_top1": figures["action_top1"],
+        "privacy_cmap_worst": figures["privacy_cmap_worst"],
+        "action_of_raw": (
+            figures["action_top1"] / raw["action_top1"] if raw["action_top1"] > 0 else float("nan")
+        ),
+        "leakage": leakage(
+            figures["privacy_cmap_worst"], raw["privacy_cmap_worst"], raw["chance_cmap"]
+        ),
+        "action_weight": float(action_weight),
+    }
