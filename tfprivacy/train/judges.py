@@ -39,7 +39,8 @@ BEST_DEGRADER = "best_degrader.weights.h5"
 
 def leakage(worst_cmap: float, raw_cmap: float, chance: float) -> float:
     """(cMAP - chance) / (raw's - chance): 1 leaks as much as raw, 0 is chance (nan when raw is
-    not above chance)."""
+    not above chance). It is 1 - summary.privacy_fall, written out so its digits are the
+    evaluation's ratio's."""
     span = raw_cmap - chance
     return (worst_cmap - chance) / span if span > 0 else float("nan")
 

@@ -403,20 +403,18 @@ class Trainer:
 
     def _save_game(self, step: int) -> None:
         for name, model in self._game_models().items():
-            path = self._judged_weights(step) if name == "degrader" else self._judged(step, name)
-            model.save_weights(path)
+            model.save_weights(self._judged(step, name))
 
     def _rewind_game(self, step: int) -> None:
         """The players' weights as they were at judged step `step` (optimizers go on)."""
         for name, model in self._game_models().items():
-            path = self._judged_weights(step) if name == "degrader" else self._judged(step, name)
-            model.load_weights(path)
+            model.load_weights(self._judged(step, name))
 
     def _judged(self, step: int, name: str) -> str:
         return os.path.join(self.judges.dir, f"{name}_step{step}.weights.h5")
 
     def _judged_weights(self, step: int) -> str:
-        return os.path.join(self.judges.dir, f"degrader_step{step}.weights.h5")
+        return self._judged(step, "degrader")
 
     def _judge(self, step: int) -> bool:
         """Judges f_d at this adversarial step, records the verdict, steers the game; returns

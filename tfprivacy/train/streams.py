@@ -166,34 +166,27 @@ class Streams:
     def judge_train(self) -> Validation:
         """The judges' training arrays (tfprivacy/train/judges.py): one clip per training video
         (evenly spaced frames) and the privacy inputs and labels, decoded once."""
-        bs = self.cfg.data.batch_size
-        if self.joint:
-            ds = pipeline.video_dataset(self.action_train, self.cfg.data, False, batch_size=bs)
-            clips, actions, frames = pipeline.materialize(ds)
-            p_inputs, p_labels = _privacy_part(clips, frames, self.frame_idx)
-            return Validation(clips, actions, p_inputs.numpy(), p_labels.numpy())
-        ds = pipeline.video_dataset(
-            self.action_train, self.cfg.data, False, batch_size=bs, with_privacy=False
-        )
-        clips, actions = pipeline.materialize(ds)
-        p_inputs, p_labels = pipeline.materialize(
-            self._privacy_dataset(self.privacy_train, False, 0)
-        )
-        return Validation(clips, actions, p_inputs, p_labels)
+        return self._fixed(self.action_train, self.privacy_train, max_batches=None)
 
     # ---- validation --------------------------------------------------------------------
     def validation(self) -> Validation:
         n = self.cfg.trainer.val_batches or None  # 0: every validation record
+        return self._fixed(self.action_val, self.privacy_val, max_batches=n)
+
+    def _fixed(self, action_records, privacy_records, max_batches) -> Validation:
+        """Fixed tensors of `action_records` (and, cross-dataset, `privacy_records`): eval-mode
+        clips, actions, the privacy models' inputs and labels (numpy)."""
+        n = max_batches
         bs = self.cfg.data.batch_size
         if self.joint:
-            ds = pipeline.video_dataset(self.action_val, self.cfg.data, False, batch_size=bs)
+            ds = pipeline.video_dataset(action_records, self.cfg.data, False, batch_size=bs)
             clips, actions, frames = pipeline.materialize(ds, max_batches=n)
             p_inputs, p_labels = _privacy_part(clips, frames, self.frame_idx)
             return Validation(clips, actions, p_inputs.numpy(), p_labels.numpy())
         ds = pipeline.video_dataset(
-            self.action_val, self.cfg.data, False, batch_size=bs, with_privacy=False
+            action_records, self.cfg.data, False, batch_size=bs, with_privacy=False
         )
         clips, actions = pipeline.materialize(ds, max_batches=n)
-        p_ds = self._privacy_dataset(self.privacy_val, False, 0)
+        p_ds = self._privacy_dataset(privacy_records, False, 0)
         p_inputs, p_labels = pipeline.materialize(p_ds, max_batches=n)
         return Validation(clips, actions, p_inputs, p_labels)
