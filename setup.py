@@ -22,6 +22,14 @@ INSTALL_REQUIRES = [
     "ai-edge-litert==2.3.0",
     "tensorflow-model-optimization==0.8.1",
     "tf-keras==2.21.0",
+    # Imported directly, not only through the packages above: declared so that a change in
+    # what those pull in cannot remove them. protobuf: google.protobuf.text_format in
+    # serving.export/serving.versions (bound: what tensorflow 2.21 and tensorflow-serving-api
+    # 2.21 require); pillow: the VISPR-style JPEGs of tfprivacy.data.synthetic --cross; scipy:
+    # benchmarks.benchmark_properties (the first release built against numpy 2).
+    "protobuf>=6.31.1,<8",
+    "pillow>=10",
+    "scipy>=1.13",
 ]
 
 setup(
@@ -29,7 +37,14 @@ setup(
     version=version["__version__"],
     description="Privacy-preserving video recognition with a learned degradation (TF/Keras).",
     python_requires=">=3.11",
-    packages=find_packages(include=["tfprivacy", "tfprivacy.*", "trainers", "serving", "configs"]),
+    # The library and its entry points, all run as `python -m PACKAGE.MODULE` once installed.
+    packages=find_packages(
+        include=[
+            pkg
+            for top in ("tfprivacy", "trainers", "serving", "benchmarks", "configs")
+            for pkg in (top, f"{top}.*")
+        ]
+    ),
     # The shipped degraders (tfprivacy/pretrained/<name>/: config, weights, evidence).
     package_data={"tfprivacy.pretrained": ["*/*.json", "*/*.h5", "*/*.md"]},
     install_requires=INSTALL_REQUIRES,

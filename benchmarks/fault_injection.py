@@ -521,7 +521,9 @@ def main(argv):
     name alone (run_cli)."""
     del argv
     absl_logging.set_verbosity(absl_logging.WARNING)  # TF's INFO lines would bury the report
-    work_dir = FLAGS.work_dir or tempfile.mkdtemp(prefix="fault_injection_")
+    # Absolute: the subprocesses run in REPO (the checkout, or site-packages once installed),
+    # so a relative --work_dir would name another folder there than here.
+    work_dir = os.path.abspath(FLAGS.work_dir or tempfile.mkdtemp(prefix="fault_injection_"))
     os.makedirs(work_dir, exist_ok=True)
     # Never the user's ~/.cache: the tiny benchmark is generated next to the scratch files.
     os.environ.setdefault("TFPRIVACY_DATA", os.path.join(work_dir, "data"))

@@ -1,6 +1,6 @@
 """Per-frame latency of the degrader on one CPU thread: TFLite float32 / int8 vs float SavedModel.
 
-  python -m benchmarks.latency_bench                      # the README table
+  python -m benchmarks.latency_bench                      # the table of docs/camera.md
   python -m benchmarks.latency_bench --ablation           # which layer makes int8 slow
   python -m benchmarks.latency_bench --probe              # which single ops XNNPACK takes
 

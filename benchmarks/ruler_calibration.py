@@ -36,7 +36,7 @@ DOWN8_FINE_MARGIN = 0.08
 FINE_ATTRIBUTES = ("face", "gender", "relationship")
 RAW_MIN_CMAP = 0.85
 # Per-attribute AP of the properties probe on raw frames (`python -m
-# benchmarks.benchmark_properties` on generator v3, README "Benchmark properties"): the panel's
+# benchmarks.benchmark_properties` on generator v3, docs/benchmark.md "The generator"): the panel's
 # best AP on raw must come within RAW_PROBE_MARGIN of each.
 PROBE_RAW_AP = {
     "skin_color": 0.976,

@@ -197,9 +197,10 @@ def export_function(model):
     """x -> model(x, training=False), with f_d's output clip lowered the int8-friendly way.
 
     Keras' ReLU(max_value=1) lowers to MINIMUM then RELU; in int8 that RELU does not fuse and
-    runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (README, "Why int8 was
-    slower"). The same clip written relu-then-minimum fuses the RELU into the preceding ADD
-    and leaves one MINIMUM: identical values, no measurable cost in float or int8.
+    runs outside XNNPACK, measured at +3..9 ms per 224x224 frame (docs/camera.md, "Why int8
+    was slower than float"). The same clip written relu-then-minimum fuses the RELU into the
+    preceding ADD and leaves one MINIMUM: identical values, no measurable cost in float or
+    int8.
     """
     clip = _unit_clip_layer(model)
     if clip is None:
@@ -379,7 +380,8 @@ def representative_frames_from_pipeline(
 
 # Below this PSNR (dB, against the float model on held-out frames) a quantized f_d's output
 # visibly differs from what the two-fold evaluation judged: trained degraders measured 48-49
-# dB in int8 and untrained ones 26-35 dB (README, QAT); a collapsed one came out at 2.8 dB.
+# dB in int8 and untrained ones 26-35 dB (docs/camera.md, "QAT"); a collapsed one came out at
+# 2.8 dB.
 MIN_QUANT_PSNR_DB = 20.0
 
 

@@ -8,7 +8,7 @@ degrader. The benchmark is the tiny one (32 px frames) with more videos (384 + 4
 with 160, grey's skin-colour AP came out 6.2 points above prevalence on one seed, where the
 default benchmark's 960 test videos and 3 seeds gave +1.1: noise of the size of the bar) and
 one seed, about 2 minutes on 2 cores; the issue's bars on the default benchmark are checked by
-`python -m benchmarks.ruler_calibration` (README, "The ruler, measured").
+`python -m benchmarks.ruler_calibration` (docs/ruler.md, "The ruler, measured").
 """
 
 import tensorflow as tf

@@ -73,6 +73,7 @@ CLIS = {
     ),
     "trainers.evaluate": ("--baselines", None),
     "tfprivacy.data.check": ("--workers", None),
+    "tfprivacy.data.synthetic": ("--num_videos", None),
     "tfprivacy.pretrained": ("--name", None),
 }
 

@@ -76,11 +76,11 @@ class UnitFloatTest(tf.test.TestCase):
 
     def test_matches_the_old_call_site_formulas_bitwise(self):
         expected = _bits(np.asarray(tf.cast(ALL_UINT8, tf.float32) / 255.0))
-        # export.to_unit_float, protocol._dataset, quantized_eval: tf.cast(.., float32) / 255.
+        # export.to_unit_float, eval.splits.dataset, quantized_eval: tf.cast(.., float32) / 255.
         np.testing.assert_array_equal(
             _bits(F.to_unit_float(tf.constant(ALL_UINT8)).numpy()), expected
         )
-        # protocol.degrade_array: tf.constant(uint8 array, tf.float32) / 255.
+        # eval.splits.degrade_array: tf.constant(uint8 array, tf.float32) / 255.
         old = tf.constant(ALL_UINT8, tf.float32) / 255.0
         np.testing.assert_array_equal(_bits(old.numpy()), expected)
         # pipeline.process_clip: float32 on the 0..255 scale (resized frames) / 255.
@@ -93,7 +93,7 @@ class UnitFloatTest(tf.test.TestCase):
         np.testing.assert_array_equal(
             _bits(F.to_unit_float_np(ALL_UINT8)), _bits(ALL_UINT8.astype(np.float32) / 255.0)
         )
-        # protocol.channel_stats: uint8.astype(float64) / 255.
+        # eval.splits.channel_stats: uint8.astype(float64) / 255.
         out64 = F.to_unit_float_np(ALL_UINT8, np.float64)
         self.assertEqual(out64.dtype, np.float64)
         np.testing.assert_array_equal(_bits(out64), _bits(ALL_UINT8.astype(np.float64) / 255.0))

@@ -1,9 +1,9 @@
 """Layering, checked by parsing every import (also those inside functions).
 
 Floors, from the bottom: the floor modules (config, frames, metrics, experiments, losses,
-version) -> data, models -> artifacts (run-dir I/O) -> eval, train (neither imports the other)
--> the entry points (trainers/, serving/, benchmarks/, configs/), which the library never
-imports.
+optim, progress, version) -> data, models -> artifacts (run-dir I/O) -> eval, train (neither
+imports the other) -> the entry points (trainers/, serving/, benchmarks/, configs/), which the
+library never imports.
 """
 
 import ast
@@ -21,7 +21,7 @@ FORBIDDEN = {
     "tfprivacy.eval": ("tfprivacy.train",),
     "tfprivacy.train": ("tfprivacy.eval",),
 }
-FLOOR = ("config", "frames", "metrics", "experiments", "losses", "version")
+FLOOR = ("config", "frames", "metrics", "experiments", "losses", "optim", "progress", "version")
 
 
 def _imports(path):

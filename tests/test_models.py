@@ -56,7 +56,8 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(free(tf.zeros([1, 16, 24, 3])).shape, (1, 16, 24, 3))
 
     def test_light_runs_no_convolution_at_full_resolution(self):
-        # The camera design: every conv sees at most half the frame's side (README, latency).
+        # The camera design: every conv sees at most half the frame's side (docs/camera.md,
+        # "Which degrader on a camera").
         degrader = models.build_degrader(_tiny("light"), frame_size=32)
         convs = [
             layer

@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from unittest import mock
 
 import numpy as np
 import tensorflow as tf
@@ -44,6 +45,29 @@ class PretrainedTest(tf.test.TestCase):
             with self.assertRaises(SystemExit) as ctx:
                 call_main(cli, f"--run={empty}", f"--name={name}")
             self.assertIn(message, str(ctx.exception.code))
+
+    def test_an_installed_package_folder_is_never_shipped_into(self):
+        from tests.cli_util import call_main
+        from tfprivacy.pretrained import __main__ as cli
+
+        run = tempfile.mkdtemp(dir=self.get_temp_dir())
+        for f in pretrained.FILES:
+            with open(os.path.join(run, f), "w") as out:
+                out.write("{}")
+        installed = os.path.join(pretrained._installed_dirs()[0], "tfprivacy", "pretrained")
+        not_a_checkout = os.path.join(tempfile.mkdtemp(dir=self.get_temp_dir()), "a", "b")
+        for root in (installed, not_a_checkout):
+            with mock.patch.object(pretrained, "ROOT", root):
+                with self.assertRaisesRegex(ValueError, "give --out DIR"):
+                    pretrained.ship(run, "x")
+                with self.assertRaises(SystemExit) as ctx:
+                    call_main(cli, f"--run={run}", "--name=x")
+                self.assertIn("not a source checkout", str(ctx.exception.code))
+                self.assertFalse(os.path.exists(os.path.join(root, "x")))
+                out = tempfile.mkdtemp(dir=self.get_temp_dir())
+                call_main(cli, f"--run={run}", "--name=x", f"--out={out}")
+                self.assertTrue(os.path.isfile(os.path.join(out, "x", pretrained.FILES[1])))
+        self.assertEqual(pretrained.ship_root(), pretrained.ROOT)  # the tests run in a checkout
 
     def test_the_camera_role_names_the_shipped_pyramid(self):
         self.assertIn("light", pretrained.names())

@@ -10,7 +10,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from configs.experiments import get_config
-from tfprivacy.eval import baselines, protocol
+from tfprivacy.eval import baselines, fit, protocol
 
 
 def _cfg(panel=("plain", "video"), finetune=()):
@@ -209,23 +209,23 @@ class ProtocolTest(tf.test.TestCase, parameterized.TestCase):
         self.assertIn(key, store._memory)
         protocol.PretrainedWeights._memory.clear()  # a new process: the file remains
         calls = []
-        orig = protocol._fit
+        orig = fit._fit  # train_privacy's fitting loop lives in eval/fit.py
         try:
-            protocol._fit = lambda *a, **k: calls.append(a[5]) or orig(*a, **k)
+            fit._fit = lambda *a, **k: calls.append(a[5]) or orig(*a, **k)
             again = protocol.train_privacy("plain_ft", splits, cfg, 0, raw=splits, pretrained=store)
         finally:
-            protocol._fit = orig
+            fit._fit = orig
         # Only the fine-tuning ran (finetune_epochs), not the raw pretraining.
         self.assertEqual(calls, [cfg.eval.finetune_epochs])
         self.assertEqual(again["cmap"], r["panel"]["plain_ft"]["cmap"])
 
     def _fit_descs(self, fn):
-        calls, orig = [], protocol._fit
+        calls, orig = [], fit._fit
         try:
-            protocol._fit = lambda *a, **k: calls.append(a[7]) or orig(*a, **k)
+            fit._fit = lambda *a, **k: calls.append(a[7]) or orig(*a, **k)
             result = fn()
         finally:
-            protocol._fit = orig
+            fit._fit = orig
         return calls, result
 
     @parameterized.parameters(True, False)

@@ -15,6 +15,7 @@ from test_server import _frames, _request, tiny_degrader
 from serving import client as C
 from serving import export as E
 from serving import server as SV
+from serving import servicer as SC
 from serving import signatures as S
 
 CHUNK_FRAMES = 3
@@ -81,7 +82,7 @@ class RequestLimitsTest(tf.test.TestCase):
         self.assertLess(request.ByteSize(), C.DEFAULT_MAX_MESSAGE_BYTES)
         measured = _reset_peak_rss()
         rss_before = _status_kb("VmRSS")
-        with mock.patch.object(SV, "_materialise", wraps=SV._materialise) as materialise:
+        with mock.patch.object(SC, "_materialise", wraps=SC._materialise) as materialise:
             with self.assertRaises(grpc.RpcError) as caught:
                 self.stub.Predict(request, timeout=60)
         peak = _status_kb("VmHWM")
@@ -190,7 +191,7 @@ class RequestLimitsTest(tf.test.TestCase):
         )
         request = _request()
         request.inputs[S.INPUT_KEY].CopyFrom(proto)
-        with mock.patch.object(SV, "_materialise", wraps=SV._materialise) as materialise:
+        with mock.patch.object(SC, "_materialise", wraps=SC._materialise) as materialise:
             with self.assertRaises(grpc.RpcError) as caught:
                 self.stub.Predict(request, timeout=30)
         materialise.assert_not_called()

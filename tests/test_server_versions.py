@@ -14,6 +14,7 @@ from serving import client as C
 from serving import export as E
 from serving import server as SV
 from serving import signatures as S
+from serving import versions as VS
 
 POLL = 0.1
 
@@ -97,8 +98,8 @@ class VersionRetryTest(tf.test.TestCase):
             attempts.append(version)
             return real_load(path, version)
 
-        real_load = SV._load_version
-        with mock.patch.object(SV, "_load_version", side_effect=load):
+        real_load = VS._load_version
+        with mock.patch.object(VS, "_load_version", side_effect=load):
             _, model, stub = self._serve(SV.RetryPolicy(retries=2, base_seconds=POLL))
             # Tried at start, then after POLL and 2 * POLL; then given up.
             self.assertTrue(_wait_for(lambda: attempts.count(3) >= 3))

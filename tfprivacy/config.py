@@ -186,10 +186,11 @@ class TrainerConfig:
 class EvalConfig:
     """Two-fold evaluation: fresh models trained on f_d's output, and hand-made baselines.
 
-    The defaults are the "strong ruler" (protocol v5); README's evaluation section gives the
-    measurement behind each choice: attackers trained on every frame of every training video
-    and started from a model trained on raw frames, a target that reaches the properties
-    probe's clip accuracy on raw clips, and bootstrap intervals over test videos and seeds.
+    The defaults are the "strong ruler"; docs/ruler.md ("What it trains and reports", "The
+    ruler, measured") gives the measurement behind each choice: attackers trained on every
+    frame of every training video and started from a model trained on raw frames, a target that
+    reaches the properties probe's clip accuracy on raw clips, and bootstrap intervals over test
+    videos and seeds.
     """
 
     target: str = _f("diff3d", choices=TARGET_ARCHS)

@@ -57,11 +57,12 @@ def _phases(trainer: C.TrainerConfig, steps: tuple[int, ...], **fields) -> C.Tra
 def benchmark() -> C.ExperimentConfig:
     """The default main job: the built-in privacy video benchmark, no download.
 
-    The game's settings (README, "Why the game settled on a colour shift"): the pyramid f_d,
-    which can only remove colour and detail; attackers strong enough to read the fine marks
-    (width 16, four frames per clip, two updates per adversarial step, 800 pretraining
-    steps); gamma 0.5, so that the utility term holds the action while f_d changes; and an
-    adaptive length (README, "Across training seeds"): 300 adversarial steps, then on in steps
+    The game's settings (docs/method.md, "Why the game settled on a colour shift"): the
+    pyramid f_d, which can only remove colour and detail; attackers strong enough to read the
+    fine marks (width 16, four frames per clip, two updates per adversarial step, 800
+    pretraining steps); gamma 0.5, so that the utility term holds the action while f_d
+    changes; and an adaptive length (docs/results.md, "Across training seeds"): 300
+    adversarial steps, then on in steps
     of 50, up to 900, until the game's own attackers have fallen halfway from raw to chance.
     """
     cfg = C.ExperimentConfig(name="benchmark")
@@ -144,8 +145,9 @@ def hmdb51_pahmdb51_cpu() -> C.ExperimentConfig:
 
     The benchmark's shapes (64 px, 8 frames, batch 8) and its game (pyramid f_d, entropy,
     gamma 0.5, width-16 attackers on four frames, two updates per step), so each step costs
-    what it costs on the benchmark; README ("Presets") gives the step times behind the step
-    counts. hmdb51_pahmdb51 keeps the paper's sizes, for GPUs.
+    what it costs on the benchmark; docs/benchmark.md ("Preset step times and the cost on real
+    data") gives the step times behind the step counts. hmdb51_pahmdb51 keeps the paper's
+    sizes, for GPUs.
     """
     cfg = hmdb51_pahmdb51()
     cfg.name = "hmdb51_pahmdb51_cpu"

@@ -30,8 +30,10 @@ import shutil
 import sys
 
 import numpy as np
+from absl import flags
 
 from tfprivacy import config as C
+from tfprivacy import runtime
 from tfprivacy.data import video_io
 from tfprivacy.data.records import (
     NUM_ATTRIBUTES,
@@ -40,6 +42,7 @@ from tfprivacy.data.records import (
     VideoRecord,
     VideoSplit,
 )
+from tfprivacy.progress import progress_iter
 
 ACTIONS: tuple[str, ...] = (
     "walk_right",
@@ -743,12 +746,9 @@ def _validation_jobs(cfg: C.SyntheticConfig) -> list[tuple[int, int]]:
 
 
 def _progress(iterable, total: int, enabled: bool, desc: str):
-    if not enabled:
-        return iterable
-    from tqdm import tqdm
-
+    """The generator's progress: one line per split, counted in videos."""
     # mininterval: a log that is not a terminal gets a line every few seconds, not per video.
-    return tqdm(iterable, total=total, desc=desc, unit="video", mininterval=2.0, leave=False)
+    return progress_iter(iterable, total, desc, enabled=enabled, unit="video", mininterval=2.0)
 
 
 def _write_json(path: str, obj) -> None:
@@ -930,40 +930,34 @@ def _ensure_locked(cfg: C.SyntheticConfig, root: str, cross: bool) -> str:
 
 
 # ----------------------------------------------------------------------------- command line
+# Its flags in this module's own FlagValues (see tfprivacy.runtime.run_cli).
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("out", None, "Output directory.", required=True, flag_values=FLAGS)
+flags.DEFINE_bool("cross", False, "Write the cross-dataset variant.", flag_values=FLAGS)
+flags.DEFINE_bool("tiny", False, "Use the tiny test-sized config.", flag_values=FLAGS)
+flags.DEFINE_integer("num_videos", None, "Override num_videos.", flag_values=FLAGS)
+flags.DEFINE_integer("seed", None, "Override the seed.", flag_values=FLAGS)
 
 
-def _parse(argv: list[str]):
-    # A private FlagValues: the library never reads the global absl FLAGS.
-    from absl import flags
-
-    fv = flags.FlagValues()
-    flags.DEFINE_string("out", None, "Output directory.", flag_values=fv)
-    flags.DEFINE_bool("cross", False, "Write the cross-dataset variant.", flag_values=fv)
-    flags.DEFINE_bool("tiny", False, "Use the tiny test-sized config.", flag_values=fv)
-    flags.DEFINE_integer("num_videos", None, "Override num_videos.", flag_values=fv)
-    flags.DEFINE_integer("seed", None, "Override the seed.", flag_values=fv)
-    fv(argv)
-    if not fv.out:
-        raise SystemExit("--out is required")
-    return fv
-
-
-def main(argv: list[str] | None = None) -> None:
+def main(argv) -> None:
+    """Writes the benchmark into --out and prints what it wrote. argv: the program name alone
+    (run_cli)."""
     import time
 
-    fv = _parse(argv if argv is not None else sys.argv)
+    del argv
     cfg = C.SyntheticConfig()
-    if fv.tiny:
+    if FLAGS.tiny:
         cfg = C.SyntheticConfig(
             num_videos=48, frames_per_video=8, frame_size=32, num_images=32, extra_test_videos=0
         )
-    if fv.num_videos is not None:
-        cfg = dataclasses.replace(cfg, num_videos=fv.num_videos)
-    if fv.seed is not None:
-        cfg = dataclasses.replace(cfg, seed=fv.seed)
+    if FLAGS.num_videos is not None:
+        cfg = dataclasses.replace(cfg, num_videos=FLAGS.num_videos)
+    if FLAGS.seed is not None:
+        cfg = dataclasses.replace(cfg, seed=FLAGS.seed)
     start = time.time()
-    out = (generate_cross if fv.cross else generate)(cfg, fv.out, progress=True)
-    images = f", {cfg.num_images} images" if fv.cross else ""
+    out = (generate_cross if FLAGS.cross else generate)(cfg, FLAGS.out, progress=True)
+    images = f", {cfg.num_images} images" if FLAGS.cross else ""
     print(
         f"wrote {cfg.num_videos} videos x {cfg.frames_per_video} frames at {cfg.frame_size}px, "
         f"{cfg.num_actions} actions{images} to {out} in {time.time() - start:.1f}s"
@@ -971,4 +965,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    runtime.run_cli(main, FLAGS, tensorflow=False)  # generating videos needs no TensorFlow

@@ -1,9 +1,13 @@
-"""JSON cache of baseline results: they depend only on the data, the eval protocol and the seed.
+"""What the evaluation keeps between runs: baseline results (JSON) and raw-trained weights.
 
-A learned f_d is evaluated afresh every time, but raw / down4 / blur2 give the same numbers
-for the same data and seed, so the sweep is paid once per dataset. The key hashes the data
-config, the eval fields that change results, the seed, the baseline name and PROTOCOL_VERSION
-(bumped whenever the protocol code changes what it measures).
+Baseline results depend only on the data, the eval protocol and the seed. A learned f_d is
+evaluated afresh every time, but raw / down4 / blur2 give the same numbers for the same data
+and seed, so the sweep is paid once per dataset. The key hashes the data config, the eval
+fields that change results, the seed, the baseline name and PROTOCOL_VERSION (bumped whenever
+the protocol code changes what it measures).
+
+`PretrainedWeights` keeps the "_ft" attackers' raw-trained weights, in memory and under
+<cache_dir>/pretrained, keyed the same way (`pretrained_key`).
 """
 
 from __future__ import annotations
@@ -11,8 +15,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from typing import TYPE_CHECKING
 
 from tfprivacy import config as C
+
+if TYPE_CHECKING:
+    import keras
 
 PROTOCOL_VERSION = 5  # bump when model builders or the protocol change results
 
@@ -86,3 +94,49 @@ def store(cache_dir: str, baseline: str, key: str, result: dict) -> str:
         json.dump({"key": key, "baseline": baseline, "result": result}, f, indent=1)
     os.replace(tmp, path)
     return path
+
+
+def pretrained_key(cfg: C.ExperimentConfig, seed: int, arch: str) -> str:
+    """The key of `arch`'s raw-trained weights for this data, eval config and seed."""
+    return f"{arch}-" + cache_key(cfg.data, cfg.eval, seed, f"pretrained-{arch}")
+
+
+class PretrainedWeights:
+    """Raw-trained attacker weights per (data, eval config, seed, arch): memory, then disk.
+
+    Trained once on raw frames and reused for every degrader of every evaluation with that
+    key; on disk under <cache_dir>/pretrained when a cache dir is given.
+    """
+
+    _memory: dict[str, list] = {}
+
+    def __init__(self, cache_dir: str | None = None):
+        self.cache_dir = cache_dir
+
+    def _path(self, key: str) -> str | None:
+        if not self.cache_dir:
+            return None
+        return os.path.join(self.cache_dir, "pretrained", f"{key}.weights.h5")
+
+    def get(self, key: str, model: keras.Model) -> bool:
+        if key in self._memory:
+            model.set_weights(self._memory[key])
+            return True
+        path = self._path(key)
+        if path and os.path.exists(path):
+            try:
+                model.load_weights(path)
+            except (OSError, ValueError):
+                return False  # unreadable or stale: retrain
+            self._memory[key] = model.get_weights()
+            return True
+        return False
+
+    def put(self, key: str, model: keras.Model) -> None:
+        self._memory[key] = model.get_weights()
+        path = self._path(key)
+        if path:
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            tmp = f"{path[: -len('.weights.h5')]}.tmp{os.getpid()}.weights.h5"
+            model.save_weights(tmp)
+            os.replace(tmp, path)

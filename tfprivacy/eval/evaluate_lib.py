@@ -21,6 +21,7 @@ from tfprivacy import metrics
 from tfprivacy.data import pipeline
 from tfprivacy.eval import baselines as B
 from tfprivacy.eval import cache, intervals, protocol, report
+from tfprivacy.eval import splits as splits_lib
 from tfprivacy.version import __version__
 
 LEARNED = "learned"
@@ -30,7 +31,7 @@ _FRAME_BASELINES = ("down4", "blur2")
 _FRAME_SAMPLES = 4
 
 
-def keras_degrade_fn(model) -> protocol.DegradeFn:
+def keras_degrade_fn(model) -> splits_lib.DegradeFn:
     """Wraps a Keras f_d as a frames -> frames function run in inference mode."""
 
     @tf.function(reduce_retracing=True)
@@ -60,7 +61,7 @@ def _frame_columns(splits, fns: dict) -> dict[str, np.ndarray]:
     """The middle frame of the first few test clips, raw and under each named degrader."""
     clips = splits.action_test[0][:_FRAME_SAMPLES]
     raw = clips[:, clips.shape[1] // 2]
-    return {name: protocol.degrade_array(fn, raw) for name, fn in fns.items()}
+    return {name: splits_lib.degrade_array(fn, raw) for name, fn in fns.items()}
 
 
 def headline(r: dict) -> str:
@@ -200,8 +201,36 @@ def run_evaluation(
     names = B.resolve_baselines(cfg.eval.baselines if baselines is None else baselines)
     num_seeds = cfg.eval.seeds if seeds is None else int(seeds)
     seed_list = protocol.resolve_seeds(num_seeds)
+    fns = _degraders(run_dir, names)
 
-    fns: dict[str, protocol.DegradeFn] = {}
+    t0 = time.perf_counter()
+    sources = _evaluation_sources(run_dir, cfg, sources, say)
+    splits = splits_lib.materialize_splits(sources, cfg)
+    materialize_s = time.perf_counter() - t0
+    say(f"[eval] materialised splits {splits.sizes()} in {materialize_s:.1f}s")
+
+    cache_dir = cache.default_cache_dir(cfg) if use_cache else None
+    results = _evaluate_degraders(fns, splits, cfg, seed_list, cache_dir, progress, say)
+    timing: dict[str, float] = {"materialize_s": materialize_s}
+    timing.update({f"{name}_s": r["timing"]["total_s"] for name, r in results.items()})
+    frames = _frame_columns(splits, _frame_fns(names, fns))
+    comparisons, problems = _verdicts(results, splits, cfg.eval.confidence, say)
+    for r in results.values():
+        r.pop("replicates", None)
+    timing["total_s"] = time.perf_counter() - start
+    out = _report(run_dir, cfg, seed_list, splits, cache_dir, results, comparisons, problems)
+    out["timing"] = timing
+    out["test_set"] = cfg.eval.test_set
+    _write(out, report_dir(run_dir, cfg), frames, say)
+    return out
+
+
+def _degraders(run_dir: str, names: Sequence[str]) -> dict[str, splits_lib.DegradeFn]:
+    """The degraders to evaluate, in report order: run_dir's f_d (LEARNED) when it has
+    one, then the named baselines."""
+    from tfprivacy import artifacts
+
+    fns: dict[str, splits_lib.DegradeFn] = {}
     if os.path.exists(os.path.join(run_dir, artifacts.DEGRADER_WEIGHTS)):
         degrader, _ = artifacts.load_degrader(run_dir)
         fns[LEARNED] = keras_degrade_fn(degrader)
@@ -211,8 +240,12 @@ def run_evaluation(
         )
     for name in names:
         fns[name] = B.get_baseline(name)
+    return fns
 
-    t0 = time.perf_counter()
+
+def _evaluation_sources(run_dir: str, cfg: C.ExperimentConfig, sources, say):
+    """`sources`, else built from cfg.data; with the final test set as the test split when
+    cfg.eval.test_set is "final"."""
     if sources is None:
         from tfprivacy.data.sources import build_sources
 
@@ -223,14 +256,25 @@ def run_evaluation(
             f"[eval] final test set: {len(sources.action.test)} videos (generator seed "
             f"{cfg.data.synthetic.final_test_seed}); report in {report_dir(run_dir, cfg)}"
         )
-    splits = protocol.materialize_splits(sources, cfg)
-    materialize_s = time.perf_counter() - t0
-    say(f"[eval] materialised splits {splits.sizes()} in {materialize_s:.1f}s")
+    return sources
 
-    cache_dir = cache.default_cache_dir(cfg) if use_cache else None
-    pretrained = protocol.PretrainedWeights(cache_dir)
+
+def _evaluate_degraders(
+    fns: dict[str, splits_lib.DegradeFn],
+    splits: splits_lib.EvalSplits,
+    cfg: C.ExperimentConfig,
+    seed_list: list[int],
+    cache_dir: str | None,
+    progress: bool,
+    say,
+) -> dict[str, dict]:
+    """protocol.evaluate_degrader for each degrader on the shared splits: name -> result.
+
+    Baselines' seeds come from (and go to) the cache when there is a cache_dir; the learned
+    f_d is evaluated afresh. The "_ft" attackers' raw pretraining is shared by all of them.
+    """
+    pretrained = cache.PretrainedWeights(cache_dir)
     results = {}
-    timing: dict[str, float] = {"materialize_s": materialize_s}
     for name, fn in fns.items():
         kind = "learned" if name == LEARNED else "baseline"
         seed_cache = (
@@ -250,19 +294,29 @@ def run_evaluation(
         if seed_cache:
             r["cache_keys"] = {str(s): seed_cache.key(s) for s in seed_list}
         results[name] = r
-        timing[f"{name}_s"] = r["timing"]["total_s"]
         cached = f" (cached seeds {r['cached_seeds']})" if r["cached_seeds"] else ""
         say(f"[eval] {name}: {headline(r)} in {r['timing']['total_s']:.1f}s{cached}")
+    return results
 
+
+def _frame_fns(names: Sequence[str], fns: dict) -> dict:
+    """The columns of frames.png: raw, the learned f_d when evaluated, and two baselines (the
+    first two evaluated non-raw ones, completed from _FRAME_BASELINES)."""
     extra = [b for b in names if b != "raw"][:2]
     extra += [b for b in _FRAME_BASELINES if b not in extra][: 2 - len(extra)]
     frame_fns = {"raw": B.identity}
     if LEARNED in fns:
         frame_fns["degraded (f_d)"] = fns[LEARNED]
     frame_fns.update({b: B.get_baseline(b) for b in extra})
-    frames = _frame_columns(splits, frame_fns)
+    return frame_fns
 
-    comparisons = compare(results, cfg.eval.confidence)
+
+def _verdicts(
+    results: dict, splits: splits_lib.EvalSplits, confidence: float, say
+) -> tuple[list[dict], dict]:
+    """The paired comparisons and the problems of the evaluation; a comparison that involves
+    a degrader with a problem (or an untrustworthy ruler) gets the verdict "not valid"."""
+    comparisons = compare(results, confidence)
     problems = evaluation_problems(results, splits.chance())
     for c in comparisons:
         invalid = problems.get("ruler", []) + problems.get(c["reference"], [])
@@ -272,10 +326,21 @@ def run_evaluation(
     for name, reasons in problems.items():
         for reason in reasons:
             say(f"[eval] NOT VALID ({name}): {reason}")
-    for r in results.values():
-        r.pop("replicates", None)
-    timing["total_s"] = time.perf_counter() - start
-    out = {
+    return comparisons, problems
+
+
+def _report(
+    run_dir: str,
+    cfg: C.ExperimentConfig,
+    seed_list: list[int],
+    splits: splits_lib.EvalSplits,
+    cache_dir: str | None,
+    results: dict,
+    comparisons: list[dict],
+    problems: dict,
+) -> dict:
+    """The report dict, up to its timing, test set, relative-to-raw lines and files."""
+    return {
         "experiment": cfg.name,
         "version": __version__,
         "protocol_version": cache.PROTOCOL_VERSION,
@@ -295,13 +360,15 @@ def run_evaluation(
         "comparisons": comparisons,
         "problems": problems,
         "bad_inputs": pipeline.bad_inputs(),
-        "timing": timing,
     }
-    out["test_set"] = cfg.eval.test_set
+
+
+def _write(out: dict, out_dir: str, frames: dict, say) -> None:
+    """Adds the figures relative to raw, writes the report files into out_dir (out["files"])
+    and prints the relative lines and where the report is."""
     out["relative_to_raw"] = report.relative_to_raw(out)
-    os.makedirs(report_dir(run_dir, cfg), exist_ok=True)
-    out["files"] = report.write_report(report_dir(run_dir, cfg), out, frames)
+    os.makedirs(out_dir, exist_ok=True)
+    out["files"] = report.write_report(out_dir, out, frames)
     for line in report.relative_lines(out):
         say(f"[eval] {line}")
-    say(f"[eval] done in {timing['total_s']:.1f}s; report: {out['files']['md']}")
-    return out
+    say(f"[eval] done in {out['timing']['total_s']:.1f}s; report: {out['files']['md']}")

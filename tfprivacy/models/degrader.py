@@ -8,8 +8,8 @@ Two variants share one interface:
   upsampling to 1/2 resolution, and a pixel-shuffle head (a conv to 3 * 2 * 2 channels at 1/2
   resolution, then depth-to-space) that produces a full-resolution delta. The full-resolution
   3-channel convolutions are the layers where int8 TFLite loses to float on x86 CPUs
-  (README, "Why int8 was slower"); without them int8 and float32 both run at more than
-  300 frames/s at 224x224 on one thread (benchmarks/latency_bench.py).
+  (docs/camera.md, "Why int8 was slower than float"); without them int8 and float32 both run
+  at more than 300 frames/s at 224x224 on one thread (benchmarks/latency_bench.py).
 
 Deployment choices (docs/design.md section 6):
 - Normalisation is selectable. The project default is "none": it folds into nothing because there

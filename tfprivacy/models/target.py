@@ -9,7 +9,8 @@
 - "diff3d": a 3D CNN on the differences of consecutive frames (the "RGB difference" modality of
   TSN): strided 3x3x3 convs, spatial-only strides in the first two stages. The evaluation's
   default fresh target: on the built-in benchmark, where motion carries the action, it reaches
-  the properties probe's clip accuracy (README, evaluation section).
+  the properties probe's clip accuracy (docs/ruler.md, "The ruler, measured"; the probe:
+  docs/benchmark.md, "The generator").
 
 No normalisation layers: batch norm is unstable with the small batches and the changing input
 distribution of the adversarial game, and its statistics differ per replica; these nets are

@@ -5,24 +5,30 @@
 
 `tfprivacy/pretrained/<name>/` holds what a run dir holds for the tools that read a trained
 f_d (config.json, degrader.weights.h5) plus the run's summary.json and the ruler's report.md,
-so a shipped degrader carries its own evidence. Rebuilt from a finished run with
+so a shipped degrader carries its own evidence. Rebuilt from a finished run, in a source
+checkout (then committed), with
 
     python -m tfprivacy.pretrained --run runs/default --name pyramid
 
-(after `python -m trainers.adversarial`, the main job, which trains and evaluates it).
+(after `python -m trainers.adversarial`, the main job, which trains and evaluates it). Where
+tfprivacy is an installed package (site-packages), its folder is not written to: `--out DIR`
+names the folder that receives DIR/NAME, which the tools then read with `--run DIR/NAME`.
 
 Roles: `light` names the camera degrader, whichever shipped degrader holds that role (ALIASES):
 today the pyramid itself (43 KB int8, 281 frames/s at 224x224 on one thread), because the conv
-`light` architecture trained under the same game hides nothing under the ruler (README, the
-ablation), and a filter that hides nothing is not shipped as a privacy filter. No conv `full`
-f_d is shipped either: under the same game it hides less than the pyramid and keeps no more
-action, and `--pretrained full` is refused with that reason (NOT_SHIPPED).
+`light` architecture trained under the same game hides nothing under the ruler
+(docs/results.md, "The paper's ablation on the benchmark"), and a filter that hides nothing is
+not shipped as a privacy filter. No conv `full` f_d is shipped either: under the same game it
+hides less than the pyramid and keeps no more action, and `--pretrained full` is refused with
+that reason (NOT_SHIPPED).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import site
+import sysconfig
 
 from tfprivacy import artifacts
 
@@ -34,8 +40,8 @@ ALIASES = {"light": "pyramid"}
 # Names a user may expect that are deliberately not shipped -> why, and what to use instead.
 NOT_SHIPPED = {
     "full": "the conv `full` f_d trained under the main job's game hides less than the pyramid "
-    "under the ruler and keeps no more action (README: the ablation), so it is not shipped; "
-    "--pretrained pyramid is the shipped degrader, for servers and cameras alike",
+    "under the ruler and keeps no more action (docs/results.md: the ablation), so it is not "
+    "shipped; --pretrained pyramid is the shipped degrader, for servers and cameras alike",
 }
 
 
@@ -65,14 +71,42 @@ def _unknown(name: str, root: str = ROOT) -> str:
     return f"no pretrained degrader {name!r}{why}; shipped: {', '.join(names(root)) or 'none'}"
 
 
-def ship(run_dir: str, name: str, root: str = ROOT) -> str:
-    """Copies a finished run's f_d and its evidence into the package under `name`."""
+def _installed_dirs() -> list[str]:
+    """The folders pip installs packages into, for this interpreter and its user."""
+    dirs = [sysconfig.get_paths()[key] for key in ("purelib", "platlib")]
+    dirs += site.getsitepackages() if hasattr(site, "getsitepackages") else []
+    dirs.append(site.getusersitepackages())
+    return [os.path.realpath(d) for d in dirs if d]
+
+
+def ship_root(root: str | None = None) -> str:
+    """The folder `ship` writes into: `root` when given; else this package's own folder, but
+    only in a source checkout (setup.py beside the tfprivacy package, an editable install too),
+    never an installed package's folder in site-packages."""
+    if root:
+        return root
+    here = os.path.realpath(ROOT)
+    checkout = os.path.dirname(os.path.dirname(here))
+    installed = any(os.path.commonpath([here, d]) == d for d in _installed_dirs())
+    if installed or not os.path.isfile(os.path.join(checkout, "setup.py")):
+        raise ValueError(
+            f"tfprivacy is installed at {os.path.dirname(here)}, not a source checkout: "
+            "shipping into its package folder would change the installed package (and the "
+            "next pip install would drop it); give --out DIR to write DIR/NAME, then use it "
+            "with --run DIR/NAME, or ship from a checkout of the repository"
+        )
+    return ROOT
+
+
+def ship(run_dir: str, name: str, root: str | None = None) -> str:
+    """Copies a finished run's f_d and its evidence into `root`/`name` (see `ship_root`: the
+    package's own folder only in a source checkout); returns that folder."""
     if not name or os.sep in name or name.startswith("."):
         raise ValueError(f"pretrained name {name!r}: one plain folder name, please")
     for f in FILES:
         if not os.path.isfile(os.path.join(run_dir, f)):
             raise artifacts.RunDirError(f"{os.path.join(run_dir, f)}: missing; did it finish?")
-    out = os.path.join(root, name)
+    out = os.path.join(ship_root(root), name)
     os.makedirs(out, exist_ok=True)
     for f in FILES + EVIDENCE:
         src = os.path.join(run_dir, f)

@@ -1,4 +1,5 @@
-"""`python -m tfprivacy.pretrained --run RUN_DIR --name NAME`: ship a finished run's f_d."""
+"""`python -m tfprivacy.pretrained --run RUN_DIR --name NAME [--out DIR]`: ship a finished
+run's f_d (into tfprivacy/pretrained/NAME of a source checkout, or DIR/NAME)."""
 
 import sys
 
@@ -14,17 +15,25 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "name",
     None,
-    "name to ship it under (tfprivacy/pretrained/NAME)",
+    "name to ship it under (tfprivacy/pretrained/NAME, or --out/NAME)",
     required=True,
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "out",
+    None,
+    "folder to write NAME/ into; default: tfprivacy/pretrained of this source checkout (an "
+    "installed tfprivacy's package folder is never written to: give --out there)",
     flag_values=FLAGS,
 )
 
 
 def main(argv):
-    """Copies --run's f_d and evidence into the package. argv: the program name alone (run_cli)."""
+    """Copies --run's f_d and evidence into the checkout's tfprivacy/pretrained (or --out);
+    prints the folder written. argv: the program name alone (run_cli)."""
     del argv
     try:
-        print(pretrained.ship(FLAGS.run, FLAGS.name))
+        print(pretrained.ship(FLAGS.run, FLAGS.name, root=FLAGS.out))
     except (ValueError, OSError) as err:  # a bad name, an unfinished run: a message, no trace
         sys.exit(f"error: {err}")
 

@@ -25,6 +25,7 @@ from tfprivacy import config as C
 from tfprivacy.data import pipeline
 from tfprivacy.data.sources import build_sources
 from tfprivacy.frames import privacy_frame_indices
+from tfprivacy.progress import progress_bar
 from tfprivacy.train import judges as J
 from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
 from tfprivacy.train.game import PHASES, Players, Shapes
@@ -506,7 +507,14 @@ class Trainer:
         t = self.cfg.trainer
         adaptive = name == "adversarial" and self.cfg.adversary.extend_until_fall > 0
         judged = name == "adversarial" and self.judges is not None
-        bar = _progress(t.progress and self.chief, max(total, start), start, name)
+        bar = progress_bar(
+            max(total, start),
+            f"{name:>16}",
+            enabled=t.progress and self.chief,
+            initial=start,
+            leave=True,
+            mininterval=0.1,
+        )
         if adaptive or judged:
             total = max(t.adversarial_max_steps, t.adversarial_steps)
             bar.total = total
@@ -602,29 +610,3 @@ def _short(value):
     if isinstance(value, list):
         return "/".join(f"{v:.3f}" for v in value)
     return f"{value:.3f}"
-
-
-def _progress(enabled: bool, total: int, initial: int, desc: str):
-    if enabled:
-        from tqdm.auto import tqdm
-
-        return tqdm(
-            total=total, initial=initial, desc=f"{desc:>16}", leave=True, dynamic_ncols=True
-        )
-    return _NoBar()
-
-
-class _NoBar:
-    total = 0
-
-    def update(self, n):
-        pass
-
-    def refresh(self):
-        pass
-
-    def set_postfix(self, *args, **kwargs):
-        pass
-
-    def close(self):
-        pass
