@@ -35,10 +35,18 @@ def tiny(run_dir, *overrides):
             "judge.every=2",
             "trainer.adversarial_max_steps=8",
             "judge.target_steps=2",
+            "judge.target_pretrain_steps=2",
             "judge.privacy_steps=2",
             *overrides,
         ],
     )
+
+
+def build_ruler_target(cfg, shapes):
+    from tfprivacy.models import build_target
+
+    ev = cfg.eval
+    return build_target(ev.target, shapes.num_actions, shapes.clip, ev.target_width)
 
 
 def figures(action_of_raw, leakage):
@@ -213,6 +221,29 @@ class JudgedGameTest(tf.test.TestCase):
         # ... and every judgement starts again from the snapshot: the same seed, the same figures.
         again = judges.judge(train, trainer.validator.val, judges.degrader_fn(), seed=3)
         self.assertEqual(first, again)
+        # The judge target is of the ruler's kind (eval.target), standardised with the judged
+        # frames' statistics, not a copy of the game's f_T.
+        cfg = trainer.cfg
+        self.assertNotEqual(cfg.eval.target, cfg.model.target)
+        ruler = build_ruler_target(cfg, trainer.players.shapes)
+        self.assertEqual(judges.target.count_params(), ruler.count_params())
+        clips = judges._degraded(train.clips, judges.degrader_fn())
+        self.assertAllClose(judges.mean.numpy(), J.channel_stats(clips)[0])
+
+    def test_the_game_kind_starts_from_f_T(self):
+        run_dir = os.path.join(self.get_temp_dir(), "game")
+        trainer = Trainer(
+            tiny(
+                run_dir,
+                "judge.target=game",
+                "trainer.adversarial_steps=2",
+                "trainer.adversarial_max_steps=2",
+            )
+        )
+        trainer.train()
+        judges = trainer.judges
+        self.assertEqual(judges.target.count_params(), trainer.players.target.count_params())
+        self.assertAllClose(judges.std.numpy(), np.ones(3))  # f_T reads f_d's [0, 1] frames
 
 
 class SplitDisciplineTest(tf.test.TestCase):

@@ -25,6 +25,7 @@ PRIVACY_ARCHS = (*FRAME_ARCHS, "video")
 STRATEGIES = ["grl", "kbeam", "entropy"]
 DISTRIBUTIONS = ("default", "mirrored", "multi_worker")
 LR_SCHEDULES = ("constant", "cosine")
+JUDGE_TARGETS = ("ruler", "game")
 TEST_SETS = ("test", "final")
 
 
@@ -245,6 +246,14 @@ class JudgeConfig:
     """
 
     every: int = _f(0, lo=0)  # adversarial steps between judgements; 0: no judges
+    # The judge target. "ruler": the evaluation's target (eval.target at eval.target_width,
+    # inputs standardised with the judged frames' statistics, eval.learning_rate and
+    # eval.lr_schedule), trained on raw training clips for target_pretrain_steps when
+    # pretraining ends, then fine-tuned on f_d's output at each judgement; it reads a filter's
+    # action as the ruler does (docs/method.md, "Judges"). "game": a copy of f_T as its
+    # pretraining left it (weaker: it read a filter's action 6-8 points of raw above the ruler).
+    target: str = _f("ruler", choices=JUDGE_TARGETS)
+    target_pretrain_steps: int = _f(720, lo=1)  # "ruler": steps on raw clips, once
     target_steps: int = _f(150, lo=1)  # fine-tuning steps of the judge target
     privacy_steps: int = _f(200, lo=1)  # fine-tuning steps of each judge attacker
     action_bar: float = _f(0.95, lo=0.0, hi=1.0, lo_open=True)  # of raw's validation top-1

@@ -1,11 +1,13 @@
-"""Judges the game cannot fool: fresh copies of the raw-pretrained players scoring f_d.
+"""Judges the game cannot fool: raw-trained models fine-tuned on f_d's output, scoring f_d.
 
 The game's own f_T and f_b co-adapt with f_d, so their validation figures say little about what
 a new model would read from f_d's output: a game stops "hiding" the moment its own attackers
-are fooled, and its own target keeps up with whatever f_d leaves. A judgement instead starts a
-target and the attackers from the weights f_T and f_b had at the end of their pretraining on
-raw clips (saved once, in the run dir), fine-tunes them on f_d's output of training clips with
-f_d frozen (as the ruler's fine-tuned attacker does), and scores them on the validation set:
+are fooled, and its own target keeps up with whatever f_d leaves. A judgement instead starts
+the attackers from the weights f_b had at the end of their pretraining, and a target of the
+evaluation's kind (judge.target "ruler": eval.target, trained on raw training clips once when
+pretraining ends; "game": f_T as its pretraining left it), all saved once in the run dir,
+fine-tunes them on f_d's output of training clips with f_d frozen (as the ruler's fine-tuned
+attacker does), and scores them on the validation set:
 
 - action: the judge target's validation top-1, as a fraction of the same procedure on raw
   clips (judged once, when pretraining ends);
@@ -27,7 +29,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprivacy import config as C
-from tfprivacy import losses
+from tfprivacy import losses, optim
 from tfprivacy.data.records import NUM_ATTRIBUTES
 from tfprivacy.metrics import cmap, cmap_chance
 from tfprivacy.models import build_privacy, build_target, degrade_clips
@@ -86,23 +88,49 @@ def pick(verdicts: list[dict], cfg: C.JudgeConfig) -> tuple[dict | None, str]:
     )
 
 
+def channel_stats(clips: np.ndarray, max_values: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and std of [0, 1] clips (a strided sample if huge): the statistics the
+    ruler standardises its fresh target's inputs with (tfprivacy/eval/splits.py)."""
+    flat = clips.reshape(-1, clips.shape[-1])
+    flat = flat[:: max(1, flat.shape[0] // max_values)].astype(np.float64)
+    return flat.mean(axis=0).astype(np.float32), np.maximum(flat.std(axis=0), 1e-3).astype(
+        np.float32
+    )
+
+
 class Judges:
-    """A judge target and judge attackers (the game's architectures) with their own
-    optimizers, reset to the raw-pretrained weights before each judgement."""
+    """A judge target and judge attackers with their own optimizers, reset to their
+    raw-trained weights before each judgement."""
 
     def __init__(self, cfg: C.ExperimentConfig, players: Players, out_dir: str):
         self.cfg = cfg
         self.p = players
         self.dir = os.path.join(out_dir, JUDGE_DIR)
         shapes = players.shapes
-        # Built outside the distribution strategy: a judgement is a small single-device job.
-        self.target = build_target(
-            cfg.model.target,
-            shapes.num_actions,
-            shapes.clip,
-            cfg.model.target_width,
-            name="judge_target",
+        j, ev = cfg.judge, cfg.eval
+        self.ruler = j.target == "ruler"
+        # The judge target: the ruler's kind, or the game's f_T. Built outside the distribution
+        # strategy: a judgement is a small single-device job.
+        arch, width = (
+            (ev.target, ev.target_width)
+            if self.ruler
+            else (
+                cfg.model.target,
+                cfg.model.target_width,
+            )
         )
+        self._build_target = lambda: build_target(
+            arch, shapes.num_actions, shapes.clip, width, name="judge_target"
+        )
+        self.target = self._build_target()
+        # "ruler": the evaluation's batch (eval.batch_size clips), so that target_pretrain_steps
+        # (720) sees as many clips as the ruler's 12 epochs over two clips per training video.
+        self.target_batch = ev.batch_size if self.ruler else cfg.data.batch_size
+        # Its inputs: (x - mean) / std, with the statistics of the frames it trains on, as the
+        # ruler standardises (the game's f_T, trained on f_d's raw [0, 1] output: 0 and 1).
+        channels = shapes.clip[-1]
+        self.mean = tf.Variable(tf.zeros([channels]), trainable=False, name="judge_mean")
+        self.std = tf.Variable(tf.ones([channels]), trainable=False, name="judge_std")
         self.privacy = [
             build_privacy(
                 arch,
@@ -113,30 +141,49 @@ class Judges:
             )
             for i, arch in enumerate(players.archs)
         ]
-        self.target_opt = keras.optimizers.Adam(cfg.trainer.target_lr)
+        if self.ruler:
+            self.target_opt = optim.adam(ev.learning_rate, ev.lr_schedule, j.target_steps)
+            self.pretrain_opt = optim.adam(
+                ev.learning_rate, ev.lr_schedule, j.target_pretrain_steps
+            )
+            self.pretrain_opt.build(self.target.trainable_variables)
+            self._pretrain_loop = tf.function(self._pretrain_steps)
+        else:
+            self.target_opt = keras.optimizers.Adam(cfg.trainer.target_lr)
         self.privacy_opts = [keras.optimizers.Adam(cfg.trainer.privacy_lr) for _ in self.privacy]
         self.target_opt.build(self.target.trainable_variables)
         for opt, model in zip(self.privacy_opts, self.privacy, strict=True):
             opt.build(model.trainable_variables)
-        self._target_loop = tf.function(self._target_steps)
+        self._target_loop = tf.function(self._fine_tune_steps)
         self._privacy_loop = tf.function(self._privacy_steps)
         self._degrade_batch = tf.function(
             lambda x: degrade_clips(self.p.degrader, x, training=False)
         )
-        self._score_target = tf.function(lambda x: self.target(x, training=False))
+        self._score_target = tf.function(lambda x: self.target(self._std(x), training=False))
         self._score_privacy = tf.function(lambda x: [m(x, training=False) for m in self.privacy])
 
     # ---- the raw-pretrained starting point -------------------------------------------------
     def _path(self, name: str) -> str:
         return os.path.join(self.dir, f"{name}.weights.h5")
 
-    def snapshot(self) -> None:
-        """Saves f_T's and each f_b's weights now (the end of their pretraining on raw clips)
-        as the judges' starting point; a resumed run reads them back."""
+    def snapshot(self, train, seed: int) -> None:
+        """The judges' starting point, saved in the run dir (a resumed run reads it back):
+        each f_b's weights now (the end of their pretraining) and the judge target: "ruler", a
+        fresh eval.target trained on the raw clips of `train` (the judges' training arrays) for
+        judge.target_pretrain_steps; "game", f_T's weights now."""
         os.makedirs(self.dir, exist_ok=True)
-        self.p.target.save_weights(self._path("target_init"))
         for i, model in enumerate(self.p.privacy):
             model.save_weights(self._path(f"privacy_init_{i}"))
+        if not self.ruler:
+            self.p.target.save_weights(self._path("target_init"))
+            return
+        keras.utils.set_random_seed(seed)
+        self.target.set_weights(self._build_target().get_weights())  # fresh, seeded
+        self.mean.assign(channel_stats(train.clips)[0])
+        self.std.assign(channel_stats(train.clips)[1])
+        batches = self._batches((train.clips, train.actions), seed, self.target_batch)
+        self._pretrain_loop(iter(batches), tf.constant(self.cfg.judge.target_pretrain_steps))
+        self.target.save_weights(self._path("target_init"))
 
     def has_snapshot(self) -> bool:
         return os.path.exists(self._path("target_init"))
@@ -152,14 +199,23 @@ class Judges:
         keras.utils.set_random_seed(seed)
 
     # ---- fine-tuning on f_d's output -------------------------------------------------------
-    def _target_steps(self, iterator, n):
+    def _std(self, x):
+        return (x - self.mean) / self.std
+
+    def _pretrain_steps(self, iterator, n):
+        return self._target_steps(iterator, n, self.pretrain_opt)
+
+    def _fine_tune_steps(self, iterator, n):
+        return self._target_steps(iterator, n, self.target_opt)
+
+    def _target_steps(self, iterator, n, opt):
         for _ in tf.range(n):
             x, actions = next(iterator)
             with tf.GradientTape() as tape:
-                logits = self.target(x, training=True)
+                logits = self.target(self._std(x), training=True)
                 loss = tf.reduce_mean(losses.target_loss(actions, logits))
             grads = tape.gradient(loss, self.target.trainable_variables)
-            self.target_opt.apply(grads, self.target.trainable_variables)
+            opt.apply(grads, self.target.trainable_variables)
         return tf.constant(0)
 
     def _privacy_steps(self, iterator, n):
@@ -185,13 +241,13 @@ class Judges:
         """f_d (the game's current weights) as a clips -> clips function for `judge`."""
         return self._degrade_batch
 
-    def _batches(self, arrays, seed: int) -> tf.data.Dataset:
+    def _batches(self, arrays, seed: int, batch_size: int | None = None) -> tf.data.Dataset:
         n = len(arrays[0])
         return (
             tf.data.Dataset.from_tensor_slices(arrays)
             .shuffle(n, seed=seed, reshuffle_each_iteration=True)
             .repeat()
-            .batch(self.cfg.data.batch_size, drop_remainder=True)
+            .batch(batch_size or self.cfg.data.batch_size, drop_remainder=True)
         )
 
     def judge(self, train, val, degrade, seed: int) -> dict:
@@ -203,9 +259,14 @@ class Judges:
         j = self.cfg.judge
         self._reset(seed)
         clips = self._degraded(train.clips, degrade)
+        if self.ruler:  # standardised with the judged frames' statistics, as the ruler does
+            mean, std = channel_stats(clips)
+            self.mean.assign(mean)
+            self.std.assign(std)
         inputs = self._degraded(train.privacy_inputs, degrade)
         self._target_loop(
-            iter(self._batches((clips, train.actions), seed)), tf.constant(j.target_steps)
+            iter(self._batches((clips, train.actions), seed, self.target_batch)),
+            tf.constant(j.target_steps),
         )
         del clips
         labels = train.privacy_labels

@@ -318,9 +318,10 @@ class Trainer:
             self.results["identity"] = v.figures(degrade=True)
             self.results["chance"] = v.chance(self.shapes.num_actions)
             if self.judges is not None:
-                # The judges start from f_T and f_b as pretraining left them; their raw
-                # figures are the same procedure on raw clips.
-                self.judges.snapshot()
+                # The judges start from f_b as pretraining left them and a raw-trained target
+                # (judges.snapshot); their raw figures are the same procedure on raw clips.
+                seed = self.cfg.trainer.seed * 7919 + 3 * 10**6
+                self.judges.snapshot(self.judge_train(), seed=seed)
                 self.results["judge_raw"] = self._judge_figures(degrade=False, step=0)
         elif name == "adversarial":
             if self.judges is not None:
