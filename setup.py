@@ -49,7 +49,7 @@ setup(
     package_data={"tfprivacy.pretrained": ["*/*.json", "*/*.h5", "*/*.md"]},
     install_requires=INSTALL_REQUIRES,
     extras_require={
-        "test": ["pytest>=8", "ruff>=0.6"],
+        "test": ["pytest>=8", "pytest-xdist>=3.6", "ruff>=0.6"],
         "gpu": ["tensorflow[and-cuda]==2.21.0"],
     },
 )
