@@ -22,6 +22,19 @@ class ConfigCheckTest(parameterized.TestCase):
         for name in list_experiments():
             C.check(get_config(name))
 
+    def test_the_paper_size_preset_plays_the_benchmarks_game_and_the_papers_is_kept(self):
+        game, bench = get_config("hmdb51_pahmdb51"), get_config("benchmark")
+        self.assertEqual((game.data.frame_size, game.data.clip_length), (112, 16))
+        self.assertEqual(game.model, bench.model)  # the pyramid f_d, width-16 attackers
+        self.assertEqual(game.adversary, bench.adversary)  # entropy, gamma 0.5, no restarts
+        self.assertGreater(game.judge.every, 0)
+        self.assertEqual(game.trainer.identity_steps, 0)  # the pyramid starts as the identity
+        paper = get_config("hmdb51_pahmdb51_paper")
+        self.assertEqual((paper.data.frame_size, paper.data.clip_length), (112, 16))
+        self.assertEqual(paper.model.degrader, "full")
+        self.assertEqual((paper.adversary.num_models, paper.adversary.restart_every), (4, 1000))
+        self.assertEqual((paper.trainer.adversarial_steps, paper.judge.every), (20000, 0))
+
     @parameterized.parameters(
         # (override, what the message must say): one per kind of rule.
         ("trainer.adversarial_steps=-5", "trainer.adversarial_steps=-5: must be >= 0"),
