@@ -36,6 +36,17 @@ class RuntimeTest(unittest.TestCase):
         self.assertNotIn("cuInit", proc.stderr)
         self.assertNotIn("cuda drivers", proc.stderr)
 
+    @unittest.skipIf(runtime.has_nvidia_device(), "a GPU machine keeps TF's own log level")
+    def test_tf_warnings_are_off_unless_the_user_sets_the_level(self):
+        code = (
+            "import os; from tfprivacy import runtime; runtime.import_tensorflow(); "
+            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'])"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        self.assertEqual(run_python("-c", code, env=env, timeout=120).stdout.strip(), "2")
+        mine = {**env, "TF_CPP_MIN_LOG_LEVEL": "0"}
+        self.assertEqual(run_python("-c", code, env=mine, timeout=120).stdout.strip(), "0")
+
     def test_every_entry_point_switches_onednn_on_before_tensorflow_loads(self):
         # Each package a command line starts from (python -m trainers.*, serving.*,
         # benchmarks.*, tfprivacy.*) sets TF_ENABLE_ONEDNN_OPTS=1 when the user has not, early

@@ -6,7 +6,8 @@ UNKNOWN ERROR (303)", oneDNN and CPU-feature notes), written before absl's loggi
 so TF_CPP_MIN_LOG_LEVEL does not silence them. `import_tensorflow()` captures stderr while TF
 loads and initialises its devices, and passes on every line except those known notes. With an
 NVIDIA device (or TFPRIVACY_TF_VERBOSE=1) nothing is captured: the GPU build still reports its
-devices.
+devices. Without one, TF's C++ warnings are off too (TF_CPP_MIN_LOG_LEVEL=2 unless the user
+set it).
 
 `run_cli(main, FLAGS)` is the start of every command line (serving/, benchmarks/, trainers/,
 tfprivacy.data.check, tfprivacy.pretrained): absl flags from the module's own FlagValues, a bad
@@ -42,7 +43,12 @@ def import_tensorflow():
         import tensorflow as tf
 
         return tf
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+    # 2: TF's C++ warnings off as well as its INFO lines, unless the user set the level (errors
+    # still print). During training TF's graph optimiser logs a 25-line type-inference dump
+    # ("is neither a subtype nor a supertype ... while inferring type of node 'cond/output'")
+    # for the tf.data iterator inside a tf.while_loop: a warning about TF's own graph, not
+    # the run's, that reads like an error. TFPRIVACY_TF_VERBOSE=1 shows everything.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as captured:
