@@ -25,6 +25,8 @@ import os
 from absl import app, flags
 
 from tfprivacy import runtime
+from tfprivacy.data.records import PRIVACY_ATTRIBUTES
+from tfprivacy.train.callbacks import TrainerCallback
 
 # The command line's flags, in this module's own FlagValues (see tfprivacy.runtime.run_cli).
 FLAGS = flags.FlagValues()
@@ -44,120 +46,143 @@ flags.DEFINE_integer(
 flags.mark_flag_as_required("out", flag_values=FLAGS)
 
 
-def build_trainer_class():
-    """The Trainer with probes around the adversarial phase (imported lazily: TF)."""
-    import keras
-    import numpy as np
-    import tensorflow as tf
+class Diagnosis(TrainerCallback):
+    """Probes around the adversarial phase, as a Trainer callback (`diagnosed_trainer` attaches
+    one): before adversarial steps 0, probe_every, 2 * probe_every, ... and once the phase's
+    last step has run (recorded as step trainer.adversarial_steps). `records` holds one dict
+    per probe. TensorFlow is imported where it is used, so the module imports without it."""
 
-    from tfprivacy import losses
-    from tfprivacy.data import pipeline
-    from tfprivacy.data.records import PRIVACY_ATTRIBUTES
-    from tfprivacy.metrics import average_precision
-    from tfprivacy.models import degrade_clips
+    def __init__(self, probe_every: int, fresh_steps: int, probe_batches: int):
+        self.probe_every = probe_every
+        self.fresh_steps = fresh_steps
+        self.probe_batches = probe_batches
+        self.records: list[dict] = []
+
+    # ---- hooks ---------------------------------------------------------------------------
+    def on_train_begin(self, trainer) -> None:
+        """Held-out test clips for the APs, and the fresh attackers' own training stream."""
+        from tfprivacy.data import pipeline
+        from tfprivacy.train.streams import privacy_part
+
+        cfg = trainer.cfg
+        bs = cfg.data.batch_size
+        idx = trainer.streams.frame_idx
+        test = pipeline.video_dataset(trainer.sources.action.test, cfg.data, False, batch_size=bs)
+        clips, actions, frames = pipeline.materialize(test, max_batches=self.probe_batches)
+        inputs, labels = privacy_part(clips, frames, idx)
+        self.test_inputs, self.test_labels = inputs.numpy(), labels.numpy()
+        self.test_frames = clips[:4, 0]
+        train = pipeline.video_dataset(trainer.streams.action_train, cfg.data, True, seed=991)
+        self.probe_iter = iter(
+            train.map(lambda c, a, f: ((c, a), privacy_part(c, f, idx))).repeat()
+        )
+
+    def on_adversarial_step_begin(self, trainer, step: int) -> None:
+        if step % self.probe_every == 0:
+            self.probe(trainer, step)
+
+    def on_phase_end(self, trainer, name: str) -> None:
+        if name == "adversarial":
+            self.probe(trainer, trainer.cfg.trainer.adversarial_steps)
+
+    # ---- probes --------------------------------------------------------------------------
+    def _aps(self, trainer, models) -> list[list[float]]:
+        import numpy as np
+        import tensorflow as tf
+
+        from tfprivacy.metrics import average_precision
+        from tfprivacy.models import degrade_clips
+
+        degrader = trainer.players.degrader
+        degrade = tf.function(lambda x: degrade_clips(degrader, x, False))
+        scores = [[] for _ in models]
+        for i in range(0, len(self.test_inputs), 32):
+            x = degrade(tf.constant(self.test_inputs[i : i + 32]))
+            for j, m in enumerate(models):
+                scores[j].append(m(x, training=False).numpy())
+        return [average_precision(self.test_labels, np.concatenate(s)).tolist() for s in scores]
+
+    def _fresh_attacker(self, trainer, step: int):
+        import keras
+        import tensorflow as tf
+
+        from tfprivacy import losses
+        from tfprivacy.models import degrade_clips
+
+        keras.utils.set_random_seed(trainer.cfg.trainer.seed * 31 + step)
+        with trainer.strategy.scope():
+            model = trainer.players.new_privacy_model(0)
+            opt = keras.optimizers.Adam(trainer.cfg.trainer.privacy_lr)
+        degrader = trainer.players.degrader
+
+        @tf.function
+        def train_step(inputs, labels):
+            degraded = degrade_clips(degrader, inputs, training=False)
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_mean(losses.privacy_loss(labels, model(degraded, training=True)))
+            opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
+
+        for _ in range(self.fresh_steps):
+            _, (inputs, labels) = next(self.probe_iter)
+            train_step(inputs, labels)
+        return model
+
+    def _grad_norms(self, trainer) -> dict:
+        import tensorflow as tf
+
+        from tfprivacy import losses
+        from tfprivacy.models import degrade_clips
+
+        (clips, actions), (_, labels) = next(self.probe_iter)
+        s, players = trainer.steps, trainer.players
+        variables = players.degrader.trainable_variables
+        with tf.GradientTape(persistent=True) as tape:
+            degraded = degrade_clips(players.degrader, clips, training=True)
+            task = tf.reduce_mean(
+                losses.target_loss(actions, players.target(degraded, training=False))
+            )
+            p_in = tf.gather(degraded, trainer.streams.frame_idx, axis=1)
+            logits = [m(p_in, training=False) for m in players.privacy]
+            adv = s.gamma * tf.reduce_mean(s.game_strategy.degrader_term(labels, logits))
+        g_task = tape.gradient(task, variables)
+        g_adv = tape.gradient(adv, variables)
+        flat_t = tf.concat([tf.reshape(g, [-1]) for g in g_task if g is not None], 0)
+        flat_a = tf.concat([tf.reshape(g, [-1]) for g in g_adv if g is not None], 0)
+        nt, na = float(tf.norm(flat_t)), float(tf.norm(flat_a))
+        cos = float(tf.reduce_sum(flat_t * flat_a)) / max(nt * na, 1e-12)
+        return {"task": nt, "adv": na, "cosine": cos}
+
+    def probe(self, trainer, step: int) -> None:
+        import numpy as np
+
+        game = self._aps(trainer, trainer.players.privacy)
+        fresh = self._aps(trainer, [self._fresh_attacker(trainer, step)])[0]
+        frames = trainer.validator.degraded_clips(self.test_frames[:, None])[:, 0]
+        rec = {
+            "step": step,
+            "game_ap": game,
+            "fresh_ap": fresh,
+            "grad_norm": self._grad_norms(trainer),
+            "action_top1_val": trainer.validator.action_accuracy(degrade=True),
+        }
+        self.records.append({**rec, "frames": frames})
+        worst_game = max(float(np.mean(a)) for a in game)
+        print(
+            f"[diag] step {step}: game attackers cMAP {100 * worst_game:.1f}, fresh "
+            f"{100 * float(np.mean(fresh)):.1f}; |grad L_T| {rec['grad_norm']['task']:.2e} "
+            f"|grad gamma L_adv| {rec['grad_norm']['adv']:.2e} "
+            f"cos {rec['grad_norm']['cosine']:+.2f}; val action {rec['action_top1_val']:.3f}",
+            flush=True,
+        )
+
+
+def diagnosed_trainer(cfg, probe_every: int, fresh_steps: int, probe_batches: int):
+    """(trainer, diagnosis): a Trainer of `cfg` with a Diagnosis among its callbacks
+    (imported lazily: TF). `trainer.train()` runs the game and fills `diagnosis.records`."""
     from tfprivacy.train.loop import Trainer
-    from tfprivacy.train.streams import _privacy_part
 
-    class DiagnosedTrainer(Trainer):
-        def __init__(self, cfg, probe_every, fresh_steps, probe_batches):
-            super().__init__(cfg)
-            self.probe_every = probe_every
-            self.fresh_steps = fresh_steps
-            self.records = []
-            bs = cfg.data.batch_size
-            idx = self.streams.frame_idx
-            test = pipeline.video_dataset(self.sources.action.test, cfg.data, False, batch_size=bs)
-            clips, actions, frames = pipeline.materialize(test, max_batches=probe_batches)
-            inputs, labels = _privacy_part(clips, frames, idx)
-            self.test_inputs, self.test_labels = inputs.numpy(), labels.numpy()
-            self.test_frames = clips[:4, 0]
-            train = pipeline.video_dataset(self.streams.action_train, cfg.data, True, seed=991)
-            self.probe_iter = iter(
-                train.map(lambda c, a, f: ((c, a), _privacy_part(c, f, idx))).repeat()
-            )
-
-        # ---- probes ------------------------------------------------------------------
-        def _aps(self, models) -> list[list[float]]:
-            degrade = tf.function(lambda x: degrade_clips(self.players.degrader, x, False))
-            scores = [[] for _ in models]
-            for i in range(0, len(self.test_inputs), 32):
-                x = degrade(tf.constant(self.test_inputs[i : i + 32]))
-                for j, m in enumerate(models):
-                    scores[j].append(m(x, training=False).numpy())
-            return [average_precision(self.test_labels, np.concatenate(s)).tolist() for s in scores]
-
-        def _fresh_attacker(self, step: int):
-            keras.utils.set_random_seed(self.cfg.trainer.seed * 31 + step)
-            with self.strategy.scope():
-                model = self.players._build_privacy(0)
-                opt = keras.optimizers.Adam(self.cfg.trainer.privacy_lr)
-
-            @tf.function
-            def train_step(inputs, labels):
-                degraded = degrade_clips(self.players.degrader, inputs, training=False)
-                with tf.GradientTape() as tape:
-                    loss = tf.reduce_mean(
-                        losses.privacy_loss(labels, model(degraded, training=True))
-                    )
-                opt.apply(tape.gradient(loss, model.trainable_variables), model.trainable_variables)
-
-            for _ in range(self.fresh_steps):
-                _, (inputs, labels) = next(self.probe_iter)
-                train_step(inputs, labels)
-            return model
-
-        def _grad_norms(self) -> dict:
-            (clips, actions), (_, labels) = next(self.probe_iter)
-            s = self.steps
-            variables = self.players.degrader.trainable_variables
-            with tf.GradientTape(persistent=True) as tape:
-                degraded = degrade_clips(self.players.degrader, clips, training=True)
-                task = tf.reduce_mean(
-                    losses.target_loss(actions, self.players.target(degraded, training=False))
-                )
-                p_in = tf.gather(degraded, self.streams.frame_idx, axis=1)
-                logits = [m(p_in, training=False) for m in self.players.privacy]
-                adv = s.gamma * tf.reduce_mean(s.game_strategy.degrader_term(labels, logits))
-            g_task = tape.gradient(task, variables)
-            g_adv = tape.gradient(adv, variables)
-            flat_t = tf.concat([tf.reshape(g, [-1]) for g in g_task if g is not None], 0)
-            flat_a = tf.concat([tf.reshape(g, [-1]) for g in g_adv if g is not None], 0)
-            nt, na = float(tf.norm(flat_t)), float(tf.norm(flat_a))
-            cos = float(tf.reduce_sum(flat_t * flat_a)) / max(nt * na, 1e-12)
-            return {"task": nt, "adv": na, "cosine": cos}
-
-        def probe(self, step: int) -> None:
-            game = self._aps(self.players.privacy)
-            fresh = self._aps([self._fresh_attacker(step)])[0]
-            frames = self.validator.degraded_clips(self.test_frames[:, None])[:, 0]
-            rec = {
-                "step": step,
-                "game_ap": game,
-                "fresh_ap": fresh,
-                "grad_norm": self._grad_norms(),
-                "action_top1_val": self.validator.action_accuracy(degrade=True),
-            }
-            self.records.append({**rec, "frames": frames})
-            worst_game = max(float(np.mean(a)) for a in game)
-            print(
-                f"[diag] step {step}: game attackers cMAP {100 * worst_game:.1f}, fresh "
-                f"{100 * float(np.mean(fresh)):.1f}; |grad L_T| {rec['grad_norm']['task']:.2e} "
-                f"|grad gamma L_adv| {rec['grad_norm']['adv']:.2e} "
-                f"cos {rec['grad_norm']['cosine']:+.2f}; val action {rec['action_top1_val']:.3f}",
-                flush=True,
-            )
-
-        def _adversarial_step(self, step: int) -> dict:
-            if step % self.probe_every == 0:
-                self.probe(step)
-            return super()._adversarial_step(step)
-
-        def _end_phase(self, name: str) -> None:
-            if name == "adversarial":
-                self.probe(self.cfg.trainer.adversarial_steps)
-            super()._end_phase(name)
-
-    return DiagnosedTrainer, PRIVACY_ATTRIBUTES
+    diagnosis = Diagnosis(probe_every, fresh_steps, probe_batches)
+    return Trainer(cfg, callbacks=[diagnosis]), diagnosis
 
 
 def plot(records: list, attributes, path: str, title: str) -> None:
@@ -215,10 +240,12 @@ def main(argv):
     except C.ConfigError as err:
         raise app.UsageError(str(err)) from None
     runtime.quiet_logs()
-    trainer_class, attributes = build_trainer_class()
-    trainer = trainer_class(cfg, FLAGS.probe_every, FLAGS.fresh_steps, FLAGS.probe_batches)
+    attributes = PRIVACY_ATTRIBUTES
+    trainer, diagnosis = diagnosed_trainer(
+        cfg, FLAGS.probe_every, FLAGS.fresh_steps, FLAGS.probe_batches
+    )
     trainer.train()
-    records = [{k: v for k, v in r.items() if k != "frames"} for r in trainer.records]
+    records = [{k: v for k, v in r.items() if k != "frames"} for r in diagnosis.records]
     out = {
         "config": FLAGS.config,
         "overrides": list(FLAGS.set),
@@ -229,7 +256,7 @@ def main(argv):
     with open(os.path.join(FLAGS.out, "diagnosis.json"), "w") as f:
         json.dump(out, f, indent=2)
     title = f"{FLAGS.config} {' '.join(FLAGS.set)}".strip()
-    plot(trainer.records, attributes, os.path.join(FLAGS.out, "diagnosis.png"), title)
+    plot(diagnosis.records, attributes, os.path.join(FLAGS.out, "diagnosis.png"), title)
     print(f"wrote {FLAGS.out}/diagnosis.json and diagnosis.png")
 
 

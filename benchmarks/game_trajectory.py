@@ -85,15 +85,13 @@ def _adversarial_checkpoints(ckpt_dir: str) -> dict[int, str]:
     checkpoint is skipped with a warning naming it."""
     import tensorflow as tf
 
-    from tfprivacy.train.game import PHASES
+    from tfprivacy.train.game import PHASES, checkpoint_position
 
     state = tf.train.get_checkpoint_state(ckpt_dir)
     kept = {}
     for path in list(state.all_model_checkpoint_paths) if state else []:
         try:
-            reader = tf.train.load_checkpoint(path)
-            phase = int(reader.get_tensor(f"phase/{_VALUE}"))
-            step = int(reader.get_tensor(f"phase_step/{_VALUE}"))
+            phase, step = checkpoint_position(path)
         except (tf.errors.OpError, ValueError, IndexError, RuntimeError) as e:
             print(f"warning: {path} cannot be read ({e}); skipped", file=sys.stderr)
             continue
@@ -102,7 +100,6 @@ def _adversarial_checkpoints(ckpt_dir: str) -> dict[int, str]:
     return kept
 
 
-_VALUE = ".ATTRIBUTES/VARIABLE_VALUE"
 SOURCE_FILE = "trajectory_source.json"
 
 

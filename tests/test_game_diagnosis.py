@@ -13,13 +13,15 @@ class GameDiagnosisTest(tf.test.TestCase):
     def test_probes_game_and_fresh_attackers_gradients_and_frames(self):
         out = self.get_temp_dir()
         cfg = get_config("benchmark_tiny", [f"trainer.run_dir={out}", "trainer.attack_steps=0"])
-        trainer_class, attributes = game_diagnosis.build_trainer_class()
-        trainer = trainer_class(cfg, probe_every=2, fresh_steps=2, probe_batches=2)
+        trainer, diagnosis = game_diagnosis.diagnosed_trainer(
+            cfg, probe_every=2, fresh_steps=2, probe_batches=2
+        )
+        attributes = game_diagnosis.PRIVACY_ATTRIBUTES
         game_before = [w.numpy().copy() for w in trainer.players.privacy[0].weights]
         trainer.train()
-        steps = [r["step"] for r in trainer.records]
+        steps = [r["step"] for r in diagnosis.records]
         self.assertEqual(steps, [0, 2, 4])  # every probe_every steps, and after the last (4)
-        for r in trainer.records:
+        for r in diagnosis.records:
             self.assertLen(r["game_ap"], cfg.adversary.num_models)
             for ap in [*r["game_ap"], r["fresh_ap"]]:
                 self.assertLen(ap, len(attributes))
@@ -35,7 +37,7 @@ class GameDiagnosisTest(tf.test.TestCase):
             any(not np.array_equal(a, b) for a, b in zip(game_before, after, strict=True))
         )
         path = os.path.join(out, "diagnosis.png")
-        game_diagnosis.plot(trainer.records, attributes, path, "tiny")
+        game_diagnosis.plot(diagnosis.records, attributes, path, "tiny")
         self.assertGreater(os.path.getsize(path), 1000)
 
 

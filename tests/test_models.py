@@ -7,6 +7,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
+from configs import get_config
+from tfprivacy import config as C
 from tfprivacy import models
 from tfprivacy.config import ModelConfig
 
@@ -163,6 +165,43 @@ class DegraderTest(tf.test.TestCase, parameterized.TestCase):
         self.assertAllClose(out[1, 2], degrader(clips[1:2, 2], training=False)[0], atol=1e-6)
         with self.assertRaisesRegex(ValueError, "clips"):
             models.degrade_clips(degrader, clips[:, 0], training=False)
+
+
+class DegraderRegistryTest(tf.test.TestCase):
+    def test_a_registered_degrader_is_built_by_name_through_the_config(self):
+        name = "test_only_toy"
+
+        @models.register_degrader(name)
+        def toy(recipes, frames, width, blocks):
+            # x + a zero-initialised 1x1 conv of x: the identity until trained.
+            delta = recipes.conv(frames, 3, 1, act=False, zero=True)
+            return recipes.L.Add(name="toy_add")([frames, delta])
+
+        self.addCleanup(models.unregister_degrader, name)  # other tests see the three again
+        self.assertIn(name, models.degrader_names())
+        self.assertIn(name, C.DEGRADERS)
+        cfg = get_config("benchmark_tiny", [f"model.degrader={name}"])
+        self.assertEqual(cfg.model.degrader, name)
+        cfg = C.from_dict(C.ExperimentConfig, C.to_dict(cfg))  # as a saved run reads it back
+        degrader = models.build_degrader(cfg.model, frame_size=32)
+        self.assertIn("toy_add", [layer.name for layer in degrader.layers])
+        x = _clips()[:, 0]
+        self.assertAllClose(degrader(x, training=False), x)
+        self.assertEqual(models.degrader.variant_multiple(name), 4)
+        with self.assertRaisesRegex(ValueError, "registered twice"):
+            models.register_degrader(name)(toy)
+
+    def test_an_unknown_degrader_names_the_field_and_the_choices(self):
+        with self.assertRaisesRegex(
+            C.ConfigError, "model.degrader='toy': unknown 'toy'; allowed: full, light, pyramid"
+        ):
+            get_config("benchmark_tiny", ["model.degrader=toy"])
+        with self.assertRaisesRegex(
+            C.ConfigError, r"model.degrader: unknown variant 'toy'; use \('full', 'light', 'pyr"
+        ):
+            models.build_degrader(_tiny("toy"))
+        with self.assertRaisesRegex(C.ConfigError, "model.degrader: unknown variant 'toy'"):
+            models.degrader.variant_multiple("toy")
 
 
 class ClassifierTest(tf.test.TestCase, parameterized.TestCase):

@@ -1,5 +1,6 @@
 """Tests for the VISPR loader and its 5-attribute mapping."""
 
+import itertools
 import json
 import os
 
@@ -7,8 +8,8 @@ import numpy as np
 import tensorflow as tf
 from absl.testing import parameterized
 
-from tfprivacy.data import vispr
-from tfprivacy.data.records import DataError
+from tfprivacy.data import synthetic, vispr
+from tfprivacy.data.records import ATTRIBUTE_VALUES, PRIVACY_ATTRIBUTES, DataError
 
 
 def write_vispr(root, split, images):
@@ -92,6 +93,45 @@ class VISPRTest(tf.test.TestCase, parameterized.TestCase):
     def test_missing_split_directory(self):
         with self.assertRaisesRegex(DataError, r"annotations.val2017: VISPR annotation directory"):
             vispr.load_vispr_split(self.get_temp_dir(), "val2017")
+
+
+class SyntheticStillsAgreeWithTheLoaderTest(tf.test.TestCase):
+    """The built-in benchmark's VISPR-style stills (synthetic.vispr_labels) and the VISPR loader
+    share one attribute map (vispr.VISPR_ATTRIBUTES): every PA-HMDB51 value of every attribute
+    lands, through the loader, in the column the benchmark's own video labels put it in."""
+
+    def test_each_attribute_value_lands_in_its_column(self):
+        none = dict.fromkeys(PRIVACY_ATTRIBUTES, 0)
+        for column, attribute in enumerate(PRIVACY_ATTRIBUTES):
+            for value in ATTRIBUTE_VALUES[attribute]:
+                values = {**none, attribute: value}
+                expected = np.zeros(len(PRIVACY_ATTRIBUTES), np.int8)
+                expected[column] = int(synthetic.is_present(value))
+                got = vispr.labels_to_multihot(synthetic.vispr_labels(values))
+                self.assertAllEqual(got, expected, msg=f"{attribute}={value}")
+
+    def test_every_combination_through_the_files_matches_the_video_labels(self):
+        root = os.path.join(self.get_temp_dir(), "stills")
+        combos = list(itertools.product(*(ATTRIBUTE_VALUES[a] for a in PRIVACY_ATTRIBUTES)))
+        images = {}
+        for i, combo in enumerate(combos):
+            values = dict(zip(PRIVACY_ATTRIBUTES, combo, strict=True))
+            images[f"2017_{i:04d}"] = synthetic.vispr_labels(values)
+        write_vispr(root, "train2017", images)
+        records = vispr.load_vispr_split(root, "train2017")  # sorted by id: combos' order
+        self.assertLen(records, len(combos))
+        for record, combo in zip(records, combos, strict=True):
+            # The benchmark's PA-HMDB51-format labels of a one-frame video with these values.
+            annotation = {a: [(0, 0, v)] for a, v in zip(PRIVACY_ATTRIBUTES, combo, strict=True)}
+            video = synthetic.frame_labels(annotation, num_frames=1)[0]
+            self.assertAllEqual(record.labels, video, msg=str(combo))
+
+    def test_face_ids_by_value_and_one_map(self):
+        none = dict.fromkeys(PRIVACY_ATTRIBUTES, 0)
+        self.assertEqual(synthetic.vispr_labels({**none, "face": 1}), ["a10_face_partial"])
+        self.assertEqual(synthetic.vispr_labels({**none, "face": 2}), ["a9_face_complete"])
+        self.assertIs(synthetic.VISPR_ATTRIBUTES, vispr.VISPR_ATTRIBUTES)
+        self.assertEqual(list(vispr.VISPR_ATTRIBUTES), list(PRIVACY_ATTRIBUTES))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 
 # Names the config accepts, one source for the config checks and the builders that use them.
 DATASETS = ("benchmark", "benchmark_cross", "hmdb51_pahmdb51", "ucf101_vispr")
-DEGRADERS = ("full", "light", "pyramid")
+# f_d variants: tfprivacy/models/degrader.py registers each (a list, like STRATEGIES, so a
+# variant registered later, e.g. by a test or a user's module, is a valid model.degrader).
+DEGRADERS = ["full", "light", "pyramid"]
 NORMS = ("none", "batch", "instance")  # f_d's normalisation (models/degrader.py says why "none")
 TARGET_ARCHS = ("c3d_small", "c3d_wide", "r2plus1d", "diff3d")
 FRAME_ARCHS = ("plain", "residual", "depthwise")
@@ -32,6 +34,16 @@ TEST_SETS = ("test", "final")
 def register_strategy_name(name: str) -> None:
     if name not in STRATEGIES:
         STRATEGIES.append(name)
+
+
+def register_degrader_name(name: str) -> None:
+    if name not in DEGRADERS:
+        DEGRADERS.append(name)
+
+
+def unregister_degrader_name(name: str) -> None:
+    if name in DEGRADERS:
+        DEGRADERS.remove(name)
 
 
 def _f(default, *, choices=None, lo=None, hi=None, lo_open=False, hi_open=False):

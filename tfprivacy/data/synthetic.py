@@ -42,6 +42,7 @@ from tfprivacy.data.records import (
     VideoRecord,
     VideoSplit,
 )
+from tfprivacy.data.vispr import VISPR_ATTRIBUTES
 from tfprivacy.progress import progress_iter
 
 ACTIONS: tuple[str, ...] = (
@@ -85,15 +86,6 @@ _P_NUDITY = (0.5, 0.25, 0.25)
 _P_SECOND_ACTOR = 0.9
 _P_LINK_GIVEN_SECOND = 0.55
 _P_JITTER = 0.2  # per frame, chance that the camera shake re-draws its offset (-1, 0, +1 px)
-
-# VISPR attribute ids for the 5-attribute mapping used with PA-HMDB51.
-_VISPR_IDS = {
-    "skin_color": ("a17_color",),
-    "face": ("a10_face_partial", "a9_face_complete"),  # by value 1, 2
-    "gender": ("a4_gender",),
-    "nudity": ("a12_semi_nudity",),
-    "relationship": ("a64_rel_personal", "a65_rel_social"),
-}
 
 
 # ----------------------------------------------------------------------------- drawing
@@ -806,7 +798,7 @@ def vispr_labels(values: dict) -> list[str]:
         value = values[attr]
         if not is_present(value):
             continue
-        ids = _VISPR_IDS[attr]
+        ids = VISPR_ATTRIBUTES[attr]  # face's by value: 1 partial, 2 complete
         if attr == "face":
             labels.append(ids[int(value) - 1])
         else:

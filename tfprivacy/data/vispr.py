@@ -19,9 +19,13 @@ import numpy as np
 
 from tfprivacy.data.records import NUM_ATTRIBUTES, PRIVACY_ATTRIBUTES, DataError, ImageRecord
 
+# PA-HMDB51 attribute -> the VISPR ids folded into its column; the one definition, also used by
+# the built-in benchmark's VISPR-style stills (tfprivacy/data/synthetic.py). The loader folds
+# every id of an attribute into one column, so the order of a tuple does not matter to it; the
+# stills pick face's id by PA-HMDB51 value (1 partial, 2 complete), in this order.
 VISPR_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "skin_color": ("a17_color",),
-    "face": ("a9_face_complete", "a10_face_partial"),
+    "face": ("a10_face_partial", "a9_face_complete"),  # by value 1, 2
     "gender": ("a4_gender",),
     "nudity": ("a12_semi_nudity",),
     "relationship": ("a64_rel_personal", "a65_rel_social"),

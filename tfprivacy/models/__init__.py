@@ -11,6 +11,9 @@ from tfprivacy.models.degrader import (
     NORMS,
     build_degrader,
     degrade_clips,
+    degrader_names,
+    register_degrader,
+    unregister_degrader,
 )
 from tfprivacy.models.privacy import (
     FRAME_ARCHS,
@@ -36,6 +39,9 @@ __all__ = [
     "build_privacy_frame_model",
     "build_target",
     "degrade_clips",
+    "degrader_names",
     "frame_model_of",
+    "register_degrader",
+    "unregister_degrader",
     "wrap_frame_model",
 ]

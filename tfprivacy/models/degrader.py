@@ -29,12 +29,17 @@ Deployment choices (docs/design.md section 6):
 
 `keras_module` builds the same network with `tf_keras` (the QAT twin): same layers, same order,
 so `twin.set_weights(model.get_weights())` transfers the weights.
+
+Variants are registered by name (`register_degrader`, as strategies are in
+tfprivacy/train/strategies.py): a registered name is a valid `model.degrader`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -69,8 +74,7 @@ def build_degrader(
       keras_module: `keras` (default) or `tf_keras` to build the QAT twin.
     """
     variant = model_cfg.degrader
-    if variant not in DEGRADER_VARIANTS:
-        raise ValueError(f"model.degrader: unknown variant {variant!r}; use {DEGRADER_VARIANTS}")
+    registered = _variant(variant)
     norm = norm or model_cfg.degrader_norm
     if norm not in NORMS:
         raise ValueError(f"degrader norm: unknown {norm!r}; use one of {NORMS}")
@@ -92,25 +96,16 @@ def build_degrader(
     km = keras_module or keras
     b = _Builder(km.layers, norm)
     frames = km.Input(shape=(height, width_px, 3), dtype="float32", name="frames")
-    if variant == "pyramid":
-        out = b.pyramid(frames, width, blocks)
-        out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
-        model = km.Model(frames, out, name=name)
-        for layer_name, weights in b.fixed.items():
-            layer = model.get_layer(layer_name)
-            if weights is None:  # the gate logits: zero kernel, bias PYRAMID_GATE_BIAS
-                kernel, bias = layer.get_weights()
-                weights = [np.zeros_like(kernel), np.full_like(bias, PYRAMID_GATE_BIAS)]
-            layer.set_weights(weights)
-        return model
-    if variant == "full":
-        delta = b.full_body(frames, width, blocks)
-    else:
-        delta = b.light_body(frames, width, blocks)
-    # Residual output in float32 even under mixed precision: x + delta, clipped to [0, 1].
-    out = km.layers.Add(dtype="float32", name="residual_add")([frames, delta])
+    out = registered.build(b, frames, width, blocks)
     out = km.layers.ReLU(max_value=1.0, dtype="float32", name="clip01")(out)
-    return km.Model(frames, out, name=name)
+    model = km.Model(frames, out, name=name)
+    for layer_name, weights in b.fixed.items():
+        layer = model.get_layer(layer_name)
+        if weights is None:  # the pyramid's gate logits: zero kernel, bias PYRAMID_GATE_BIAS
+            kernel, bias = layer.get_weights()
+            weights = [np.zeros_like(kernel), np.full_like(bias, PYRAMID_GATE_BIAS)]
+        layer.set_weights(weights)
+    return model
 
 
 # Every variant halves H and W twice (stride-2 convolutions, "same" padding) and doubles them
@@ -126,11 +121,7 @@ def variant_multiple(variant: str) -> int:
     each k of PYRAMID_LEVELS and upsamples them back by k, which gives H and W back only for
     multiples of every k.
     """
-    if variant not in DEGRADER_VARIANTS:
-        raise ValueError(f"model.degrader: unknown variant {variant!r}; use {DEGRADER_VARIANTS}")
-    if variant == "pyramid":
-        return math.lcm(STRIDE_MULTIPLE, *PYRAMID_LEVELS)
-    return STRIDE_MULTIPLE
+    return _variant(variant).multiple
 
 
 def spatial_multiple(model) -> int:
@@ -288,6 +279,80 @@ PYRAMID_FACTOR = PYRAMID_LEVELS[-1]
 # Gate logits start here: sigmoid(-5) = 0.0067, so f_d starts within 1% of the identity.
 PYRAMID_GATE_BIAS = -5.0
 _LUMA = (0.299, 0.587, 0.114)
+
+
+# ---- the variants' registry -----------------------------------------------------------------
+# A builder: (recipes, frames, width, blocks) -> f_d's output before its clip to [0, 1].
+# `recipes` holds the layer recipes the built-in variants use (conv, sepconv, up, ...; `.L` the
+# layers module of the Keras flavour being built: keras.layers, or tf_keras.layers for the
+# QAT twin); `frames` the [B, H, W, 3] input; width and blocks the config's degrader_width and
+# degrader_res_blocks. build_degrader clips the output (ReLU, max 1) and names the model.
+DegraderBuilder = Callable[..., object]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Registered:
+    build: DegraderBuilder
+    multiple: int  # what H and W must be a multiple of (variant_multiple)
+
+
+_REGISTRY: dict[str, _Registered] = {}
+
+
+def register_degrader(name: str, multiple: int = STRIDE_MULTIPLE):
+    """Decorator: makes builder `fn` the f_d variant `name` (and `name` a valid model.degrader).
+
+    `fn(recipes, frames, width, blocks)` returns f_d's output before its clip to [0, 1] (see
+    DegraderBuilder above); `multiple` is what H and W of its frames must be a multiple of
+    (4 for a network that halves them twice and doubles them back).
+    """
+    if multiple < 1:
+        raise ValueError(f"degrader {name!r}: multiple must be >= 1, got {multiple}")
+
+    def wrap(fn: DegraderBuilder) -> DegraderBuilder:
+        if name in _REGISTRY:
+            raise ValueError(f"degrader {name!r} is registered twice")
+        _REGISTRY[name] = _Registered(fn, int(multiple))
+        C.register_degrader_name(name)
+        return fn
+
+    return wrap
+
+
+def unregister_degrader(name: str) -> None:
+    """Forgets a registered variant (tests registering one of their own clean up with it)."""
+    _REGISTRY.pop(name, None)
+    C.unregister_degrader_name(name)
+
+
+def degrader_names() -> tuple[str, ...]:
+    return tuple(_REGISTRY)
+
+
+def _variant(variant: str) -> _Registered:
+    if variant not in _REGISTRY:
+        raise C.ConfigError(f"model.degrader: unknown variant {variant!r}; use {degrader_names()}")
+    return _REGISTRY[variant]
+
+
+def _residual(b, frames, delta):
+    # Residual output in float32 even under mixed precision: x + delta (clipped by the caller).
+    return b.L.Add(dtype="float32", name="residual_add")([frames, delta])
+
+
+@register_degrader("full")
+def _full(b, frames, width, blocks):
+    return _residual(b, frames, b.full_body(frames, width, blocks))
+
+
+@register_degrader("light")
+def _light(b, frames, width, blocks):
+    return _residual(b, frames, b.light_body(frames, width, blocks))
+
+
+@register_degrader("pyramid", multiple=math.lcm(STRIDE_MULTIPLE, *PYRAMID_LEVELS))
+def _pyramid(b, frames, width, blocks):
+    return b.pyramid(frames, width, blocks)
 
 
 def _one_class_per_keras(build):

@@ -59,7 +59,7 @@ class Players:
             self.target = build_target(
                 cfg.model.target, shapes.num_actions, shapes.clip, cfg.model.target_width
             )
-            self.privacy = [self._build_privacy(i) for i in range(len(self.archs))]
+            self.privacy = [self.new_privacy_model(i) for i in range(len(self.archs))]
             # The utility anchor (adversary.anchor_weight): f_T's weights at the end of its
             # pretraining, frozen; only built when used, so other runs' checkpoints hold no
             # extra model.
@@ -105,7 +105,9 @@ class Players:
         if self.anchor is not None:
             self.anchor.set_weights(self.target.get_weights())
 
-    def _build_privacy(self, index: int, seed_offset: int = 0):
+    def new_privacy_model(self, index: int):
+        """A new privacy model of the ensemble's `index`-th architecture, built in the caller's
+        distribution scope and seeded by the global seed; the checkpoint does not track it."""
         arch = self.archs[index]
         return build_privacy(
             arch,
@@ -124,7 +126,7 @@ class Players:
         for i, model in enumerate(self.privacy):
             keras.utils.set_random_seed(seed * 1009 + i)
             with self.strategy.scope():
-                fresh = self._build_privacy(i)
+                fresh = self.new_privacy_model(i)
             model.set_weights(fresh.get_weights())
             opt = self.privacy_opts[i]
             for var in opt.variables:
@@ -146,3 +148,17 @@ class Players:
                 if not np.all(np.isfinite(var.numpy())):
                     return False, f"{name}/{var.path}"
         return True, ""
+
+
+def checkpoint_position(path: str) -> tuple[int, int]:
+    """(phase index into PHASES, step within the phase) a Players checkpoint was written at,
+    read without building or restoring a model; raises what tf.train.load_checkpoint and the
+    reader raise for a damaged checkpoint."""
+    reader = tf.train.load_checkpoint(path)
+    phase = int(reader.get_tensor(f"phase/{_VARIABLE_VALUE}"))
+    step = int(reader.get_tensor(f"phase_step/{_VARIABLE_VALUE}"))
+    return phase, step
+
+
+# How tf.train.Checkpoint names a tracked variable's value (the Players' checkpoint keys).
+_VARIABLE_VALUE = ".ATTRIBUTES/VARIABLE_VALUE"

@@ -8,6 +8,9 @@ trained on the frozen f_d, the training-time privacy figure f_d cannot have fool
 A run killed at any point and started again with the same command restores the latest
 checkpoint (all players, optimizers, phase, step, batches consumed) and continues; when the
 latest does not read back whole (cut short by a full disk), the one before it, with a warning.
+
+Tools that watch or probe a run pass callbacks (tfprivacy/train/callbacks.py) to the Trainer
+rather than subclassing it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from tfprivacy.data.sources import build_sources
 from tfprivacy.frames import privacy_frame_indices
 from tfprivacy.progress import progress_bar
 from tfprivacy.train import judges as J
+from tfprivacy.train.callbacks import HOOKS, TrainerCallback
 from tfprivacy.train.distribute import is_chief, make_strategy, worker_dir
 from tfprivacy.train.game import PHASES, Players, Shapes
 from tfprivacy.train.steps import Steps
@@ -58,8 +62,34 @@ def game_shapes(cfg: C.ExperimentConfig, sources) -> Shapes:
 
 
 class Trainer:
-    def __init__(self, cfg: C.ExperimentConfig, strategy: tf.distribute.Strategy | None = None):
+    """Trains the game's players phase by phase (game.PHASES) and writes the run dir.
+
+    `Trainer(cfg, callbacks=[...])`: each callback a `TrainerCallback`
+    (tfprivacy/train/callbacks.py), its hooks called with the Trainer, in the order given:
+    `on_train_begin(trainer)`, `on_phase_begin(trainer, name)`,
+    `on_adversarial_step_begin(trainer, step)` and `on_adversarial_step_end(trainer, step,
+    figures)` around each adversarial step's updates (step 0-based, figures as floats),
+    `on_phase_end(trainer, name)` after a phase's last step and before its end-of-phase figures,
+    and `on_train_end(trainer, summary)`. Hooks may read the public attributes (cfg, strategy,
+    sources, shapes, players, streams' records and frame indices, steps, validator, results,
+    phase_name, phase_step) but must not draw from the streams' iterators.
+    """
+
+    def __init__(
+        self,
+        cfg: C.ExperimentConfig,
+        strategy: tf.distribute.Strategy | None = None,
+        callbacks=(),
+    ):
         self.cfg = cfg
+        self.callbacks: list[TrainerCallback] = list(callbacks)
+        for callback in self.callbacks:
+            missing = [h for h in HOOKS if not callable(getattr(callback, h, None))]
+            if missing:
+                raise TypeError(
+                    f"Trainer callback {callback!r} lacks {', '.join(missing)}: subclass "
+                    "tfprivacy.train.callbacks.TrainerCallback"
+                )
         self.strategy = strategy or make_strategy(cfg.trainer.distribution)
         self.run_dir = cfg.trainer.run_dir
         self.chief = is_chief()
@@ -90,6 +120,21 @@ class Trainer:
         self.writer = (
             tf.summary.create_file_writer(tb) if self.chief else tf.summary.create_noop_writer()
         )
+
+    # ---- state and hooks (public) ------------------------------------------------------
+    @property
+    def phase_name(self) -> str:
+        """The current phase (game.PHASES; "done" once training has finished)."""
+        return self.players.phase_name
+
+    @property
+    def phase_step(self) -> int:
+        """Steps the current phase has run."""
+        return int(self.players.phase_step.numpy())
+
+    def _notify(self, hook: str, *args) -> None:
+        for callback in self.callbacks:
+            getattr(callback, hook)(self, *args)
 
     def _check_same_config(self) -> None:
         """A run dir holding a checkpoint resumes only under the config that wrote it."""
@@ -262,6 +307,7 @@ class Trainer:
         return {f"{kind}_loss": loss, f"{kind}_acc": acc}
 
     def _adversarial_step(self, step: int) -> dict:
+        self._notify("on_adversarial_step_begin", step)
         adv = self.cfg.adversary
         out = {}
         if adv.restart_every and step > 0 and step % adv.restart_every == 0:
@@ -519,6 +565,7 @@ class Trainer:
         if adaptive or judged:
             total = max(t.adversarial_max_steps, t.adversarial_steps)
             bar.total = total
+        self._notify("on_phase_begin", name)
         last = {}
         step = start
         while step < total:
@@ -528,6 +575,8 @@ class Trainer:
             )
             step += n
             self.players.phase_step.assign(step)
+            if name == "adversarial":  # one step per call (_chunk): its number is step - 1
+                self._notify("on_adversarial_step_end", step - 1, last)
             bar.update(n)
             bar.set_postfix({k: _short(v) for k, v in last.items()}, refresh=False)
             if self.chief and step % t.log_every == 0:
@@ -546,15 +595,17 @@ class Trainer:
             if step % t.checkpoint_every == 0 and step < total:
                 self._checkpoint()
         bar.close()
+        self._notify("on_phase_end", name)
         self._end_phase(name)
         # Advance atomically: the next phase starts from a checkpoint at its step 0.
         self.players.phase.assign_add(1)
         self.players.phase_step.assign(0)
-        self.streams._counts = [0, 0]
+        self.streams.reset_consumed()
         self._enter_phase(PHASES[int(self.players.phase.numpy())])
         self._checkpoint()
 
     def train(self) -> dict:
+        self._notify("on_train_begin")
         start = time.time()
         if self.resumed_from and self.chief:
             print(
@@ -574,13 +625,13 @@ class Trainer:
         self.results["train_seconds_this_process"] = round(time.time() - start, 1)
         # Non-chief workers keep a scratch copy in their worker dir (lets tests compare them).
         artifacts.save_degrader(self.out_dir, self.players.degrader, self.cfg)
+        summary = summarize(self.results, self.cfg)
         if self.chief:
-            summary = summarize(self.results, self.cfg)
             with open(os.path.join(self.run_dir, artifacts.SUMMARY_FILE), "w") as f:
                 json.dump(summary, f, indent=2)
             self.writer.flush()
-            return summary
-        return summarize(self.results, self.cfg)
+        self._notify("on_train_end", summary)
+        return summary
 
 
 def _flatten(tree: dict, prefix: str = "") -> dict:

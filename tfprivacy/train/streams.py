@@ -41,10 +41,11 @@ def split_validation(records: list, fraction: float = 0.1, minimum: int = 1):
     return train, val
 
 
-def _privacy_part(clips, frame_labels, idx):
-    """The privacy models' view of a clip: the chosen frames and the labels of those frames
-    (per attribute over the chosen frames annotation covers; -1 when it covers none of them,
-    which the privacy losses and metrics ignore: see pipeline.clip_privacy_labels)."""
+def privacy_part(clips, frame_labels, idx):
+    """The privacy models' view of a clip: the chosen frames `idx` (Streams.frame_idx) and the
+    labels of those frames (per attribute over the chosen frames annotation covers; -1 when it
+    covers none of them, which the privacy losses and metrics ignore: see
+    pipeline.clip_privacy_labels)."""
     return tf.gather(clips, idx, axis=1), pipeline.clip_privacy_labels(
         tf.gather(frame_labels, idx, axis=1)
     )
@@ -95,13 +96,13 @@ class Streams:
         self._counts = [0, 0]
 
     def _joint_parts(self, clips, actions, frame_labels):
-        return (clips, actions), _privacy_part(clips, frame_labels, self.frame_idx)
+        return (clips, actions), privacy_part(clips, frame_labels, self.frame_idx)
 
     # ---- building ----------------------------------------------------------------------
     def _privacy_dataset(self, records, training: bool, seed: int):
         if records and isinstance(records[0], VideoRecord):
             ds = pipeline.video_dataset(records, self.cfg.data, training, seed=seed)
-            return ds.map(lambda c, a, f: _privacy_part(c, f, self.frame_idx))
+            return ds.map(lambda c, a, f: privacy_part(c, f, self.frame_idx))
         ds = pipeline.image_dataset(records, self.cfg.data, training, seed=seed)
         return ds.map(_image_as_clip)
 
@@ -130,6 +131,10 @@ class Streams:
     @property
     def consumed(self) -> tuple[int, int]:
         return tuple(self._counts)
+
+    def reset_consumed(self) -> None:
+        """Counts no batch consumed (a phase has ended; the next one opens its own streams)."""
+        self._counts = [0, 0]
 
     # ---- drawing -----------------------------------------------------------------------
     def _next(self, which: int):
@@ -181,7 +186,7 @@ class Streams:
         if self.joint:
             ds = pipeline.video_dataset(action_records, self.cfg.data, False, batch_size=bs)
             clips, actions, frames = pipeline.materialize(ds, max_batches=n)
-            p_inputs, p_labels = _privacy_part(clips, frames, self.frame_idx)
+            p_inputs, p_labels = privacy_part(clips, frames, self.frame_idx)
             return Validation(clips, actions, p_inputs.numpy(), p_labels.numpy())
         ds = pipeline.video_dataset(
             action_records, self.cfg.data, False, batch_size=bs, with_privacy=False
