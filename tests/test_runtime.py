@@ -1,6 +1,8 @@
 """Command-line start-up: TF's CPU-only chatter dropped, anything else passed on."""
 
 import os
+import re
+import tempfile
 import unittest
 
 from absl import flags
@@ -35,6 +37,22 @@ class RuntimeTest(unittest.TestCase):
         self.assertEqual(proc.stdout.strip(), "2")
         self.assertNotIn("cuInit", proc.stderr)
         self.assertNotIn("cuda drivers", proc.stderr)
+
+    @unittest.skipIf(runtime.has_nvidia_device(), "a GPU machine reports its devices")
+    def test_a_command_line_prints_no_info_line_before_its_own_output(self):
+        # A first run on a fresh machine: matplotlib, imported under TensorFlow, builds its font
+        # cache and logs it at INFO, after absl has turned INFO on for the parsed flags.
+        code = (
+            "from absl import flags; from tfprivacy import runtime; "
+            "runtime.run_cli(lambda argv: print('main ran'), flags.FlagValues())"
+        )
+        with tempfile.TemporaryDirectory() as fresh:
+            env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+            proc = run_python("-c", code, env={**env, "MPLCONFIGDIR": fresh}, timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "main ran")
+        noisy = [line for line in proc.stderr.splitlines() if re.match(r"[IW]\d{4} ", line)]
+        self.assertEqual(noisy, [])
 
     @unittest.skipIf(runtime.has_nvidia_device(), "a GPU machine keeps TF's own log level")
     def test_tf_warnings_are_off_unless_the_user_sets_the_level(self):

@@ -230,10 +230,12 @@ def run_cli(main, flag_values, tensorflow: bool = True) -> None:
         return rest
 
     def start(argv):
-        if tensorflow:
-            import_tensorflow()
+        # Quiet before TensorFlow loads: absl turns INFO on once the flags are parsed, and
+        # what TF imports logs at INFO (matplotlib's first-use "generated new fontManager").
         if not flags.FLAGS["verbosity"].present:
             quiet_logs()
+        if tensorflow:
+            import_tensorflow()
         return main(argv)
 
     app.run(start, flags_parser=parse)
