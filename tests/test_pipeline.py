@@ -40,6 +40,12 @@ def _label_ids(labels: np.ndarray) -> np.ndarray:
     return (np.round(labels).astype(int) * (1 << np.arange(5))).sum(-1)
 
 
+def _determinism_on() -> bool:
+    from tensorflow.python.framework import config as tf_config
+
+    return tf_config.is_op_determinism_enabled()
+
+
 def _cfg(**kw) -> DataConfig:
     base = dict(frame_size=SIZE, clip_length=4, batch_size=2, shuffle_buffer=8)
     base.update(kw)
@@ -140,6 +146,30 @@ class PipelineTest(tf.test.TestCase, parameterized.TestCase):
             self.assertAllEqual(idx, (idx[0] + np.arange(4)) % 3)
 
     # --- video pipelines ----------------------------------------------------------------------
+
+    def test_decoding_under_op_determinism_logs_no_rewrite_error(self):
+        # The evaluation turns op determinism on; a parallel map of the stateful decoder then
+        # made TF log "E0000 ... NodeDef mentions attribute use_unbounded_threadpool" as it
+        # rewrote the map to a sequential one.
+        from tests.subprocess_util import run_python
+
+        code = (
+            "import sys, tensorflow as tf; from tfprivacy.config import DataConfig; "
+            "from tfprivacy.data import pipeline; from tfprivacy.data.records import VideoRecord; "
+            "tf.config.experimental.enable_op_determinism(); "
+            "assert pipeline.decode_parallelism() is None; "
+            f"cfg = DataConfig(frame_size={SIZE}, clip_length=4, batch_size=2); "
+            "recs = [VideoRecord(p, 0) for p in sys.argv[1:]]; "
+            "ds = pipeline.video_dataset(recs, cfg, training=False, with_privacy=False); "
+            "print(sum(int(a.shape[0]) for _, a in ds))"
+        )
+        env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+        paths = [r.path for r in self.records]
+        proc = run_python("-c", code, *paths, env={**env, "TF_CPP_MIN_LOG_LEVEL": "1"})
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual(proc.stdout.strip(), "3")
+        self.assertNotIn("use_unbounded_threadpool", proc.stderr)
+        self.assertEqual(pipeline.decode_parallelism() is None, _determinism_on())
 
     def test_element_specs(self):
         cfg = _cfg()

@@ -208,6 +208,30 @@ def _random_crop_resize(frames: tf.Tensor, frame_size: int, seed) -> tf.Tensor:
 # Decoding
 
 
+def decode_parallelism():
+    """num_parallel_calls of the maps that decode files and resize frames: AUTOTUNE, or None
+    (one at a time) under op determinism (the evaluation's). TF runs those maps sequentially
+    under op determinism anyway (the decoder is stateful: it records bad files; the resize
+    kernel is on TF's list), rewriting a parallel one and logging an E-level "NodeDef mentions
+    attribute use_unbounded_threadpool" line as it does: building them sequential says the
+    same without the line."""
+    try:
+        from tensorflow.python.framework import config as tf_config
+
+        if tf_config.is_op_determinism_enabled():
+            return None
+    except (ImportError, AttributeError):  # a TF without the switch: nothing to avoid
+        pass
+    return tf.data.AUTOTUNE
+
+
+def _parallel_map(ds: tf.data.Dataset, fn, deterministic: bool = True) -> tf.data.Dataset:
+    calls = decode_parallelism()
+    if calls is None:
+        return ds.map(fn)
+    return ds.map(fn, num_parallel_calls=calls, deterministic=deterministic)
+
+
 def _check_video_records(records: list[VideoRecord]) -> None:
     for rec in records:
         labels = rec.frame_labels
@@ -291,12 +315,12 @@ def decode_video_records(
         return frames, labels, action, ok
 
     ds = tf.data.Dataset.range(len(records))
-    ds = ds.map(decode_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    ds = _parallel_map(ds, decode_tf, deterministic)
     ds = ds.filter(lambda frames, labels, action, ok: ok)
-    ds = ds.map(
+    ds = _parallel_map(
+        ds,
         lambda frames, labels, action, ok: (_resize_uint8(frames, frame_size), labels, action),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
+        deterministic,
     )
     if cache:
         ds = ds.cache()
@@ -377,7 +401,7 @@ def video_dataset(
             clip = _random_crop_resize(tf.gather(frames, idx), size, seeds[1])
             return clip, action, tf.gather(labels, idx)
 
-        ds = _seeded(ds, seed).map(sample, num_parallel_calls=tf.data.AUTOTUNE)
+        ds = _parallel_map(_seeded(ds, seed), sample)
     elif clips_per_video > 1:
 
         def sample_many(frames, labels, action):
@@ -393,7 +417,7 @@ def video_dataset(
             idx = eval_frame_indices(tf.shape(frames)[0], length)
             return process_clip(tf.gather(frames, idx), size), action, tf.gather(labels, idx)
 
-        ds = ds.map(sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = _parallel_map(ds, sample)
 
     if not privacy:
         ds = ds.map(lambda clip, action, labels: (clip, action))
@@ -456,11 +480,10 @@ def image_dataset(
         return index, image, ok
 
     ds = tf.data.Dataset.range(len(records))
-    ds = ds.map(decode_tf, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = _parallel_map(ds, decode_tf)
     ds = ds.filter(lambda index, image, ok: ok)
-    ds = ds.map(
-        lambda index, image, ok: (_resize_uint8(image, size), tf.gather(labels, index)),
-        num_parallel_calls=tf.data.AUTOTUNE,
+    ds = _parallel_map(
+        ds, lambda index, image, ok: (_resize_uint8(image, size), tf.gather(labels, index))
     )
     if data_cfg.cache_decoded:
         ds = ds.cache()
@@ -469,9 +492,9 @@ def image_dataset(
     if repeat:
         ds = ds.repeat()
     if training:
-        ds = _seeded(ds, seed).map(
+        ds = _parallel_map(
+            _seeded(ds, seed),
             lambda element, s: (_random_crop_resize(element[0], size, s), element[1]),
-            num_parallel_calls=tf.data.AUTOTUNE,
         )
     else:
         ds = ds.map(lambda image, label: (process_clip(image, size), label))
