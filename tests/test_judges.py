@@ -158,6 +158,17 @@ class JudgedGameTest(tf.test.TestCase):
         with open(os.path.join(run_dir, artifacts.SUMMARY_FILE)) as f:
             self.assertTrue(json.load(f)["bar_met"])
 
+    def test_a_dip_within_the_rewind_margin_raises_the_weight_without_rewinding(self):
+        run_dir = os.path.join(self.get_temp_dir(), "margin")
+        readings = {2: (0.99, 0.6), 4: (0.93, 0.2), 6: (0.80, 0.1), 8: (0.96, 0.15)}
+        trainer, _ = self._scripted(run_dir, readings, None, "judge.rewind_margin=0.05")
+        summary = trainer.train()
+        got = summary["judgements"]
+        self.assertNotIn("rewound_to", got[1])  # 93%: within 5 points of the bar, kept going
+        self.assertEqual(got[1]["next_action_weight"], got[1]["action_weight"] * 1.5)
+        self.assertEqual(got[2]["rewound_to"], 2)  # 80%: back to the last qualifying step
+        self.assertEqual(summary["judge"]["kept_step"], 8)
+
     def test_ends_early_once_a_checkpoint_qualifies_with_little_leakage(self):
         run_dir = os.path.join(self.get_temp_dir(), "early")
         # Step 2 is below trainer.adversarial_steps (4): the game does not end there.

@@ -282,6 +282,10 @@ class JudgeConfig:
     max_action_weight: float = _f(4.0, lo=1.0)
     min_action_weight: float = _f(0.5, lo=0.0, lo_open=True)
     rewind: bool = True
+    # A rewind only when the judges' action is more than this below the bar: a judgement reads
+    # the action to about 3 points of raw, and a game that starts to hide dips a few points
+    # under the bar on its way (docs/results.md, the sweep); the weight rises either way.
+    rewind_margin: float = _f(0.0, lo=0.0, hi=1.0)
 
 
 @dataclass

@@ -485,7 +485,7 @@ class Trainer:
         else:
             weight = min(j.max_action_weight, weight * j.action_boost)
             self.results["judge_weight_floor"] = weight
-            if j.rewind and earlier_ok:
+            if j.rewind and earlier_ok and v["action_of_raw"] < j.action_bar - j.rewind_margin:
                 # Replay from the last judged game that kept the action, with more weight on it.
                 back = earlier_ok[-1]["step"]
                 self._rewind_game(back)
