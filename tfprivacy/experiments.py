@@ -119,6 +119,13 @@ def benchmark_cross() -> C.ExperimentConfig:
     return cfg
 
 
+def _paper_sizes(data: C.DataConfig) -> C.DataConfig:
+    """HMDB51 -> PA-HMDB51 at the paper's sizes: 112 px, 16-frame clips, batches of 8."""
+    return dataclasses.replace(
+        data, dataset="hmdb51_pahmdb51", frame_size=112, clip_length=16, batch_size=8
+    )
+
+
 @register("hmdb51_pahmdb51")
 def hmdb51_pahmdb51() -> C.ExperimentConfig:
     """HMDB51 (action, PA-HMDB51 videos held out) -> PA-HMDB51 (action + privacy), at the
@@ -130,9 +137,7 @@ def hmdb51_pahmdb51() -> C.ExperimentConfig:
     on the benchmark", for what they did there).
     """
     cfg = C.ExperimentConfig(name="hmdb51_pahmdb51")
-    cfg.data = dataclasses.replace(
-        cfg.data, dataset="hmdb51_pahmdb51", frame_size=112, clip_length=16, batch_size=8
-    )
+    cfg.data = _paper_sizes(cfg.data)
     game = benchmark()
     cfg.model = game.model
     cfg.adversary = game.adversary
@@ -164,9 +169,7 @@ def hmdb51_pahmdb51_paper() -> C.ExperimentConfig:
     failed under the ruler (docs/results.md, "The paper's ablation on the benchmark").
     """
     cfg = C.ExperimentConfig(name="hmdb51_pahmdb51_paper")
-    cfg.data = dataclasses.replace(
-        cfg.data, dataset="hmdb51_pahmdb51", frame_size=112, clip_length=16, batch_size=8
-    )
+    cfg.data = _paper_sizes(cfg.data)
     cfg.model = dataclasses.replace(cfg.model, degrader_width=32, degrader_res_blocks=5)
     cfg.trainer = _phases(
         cfg.trainer,

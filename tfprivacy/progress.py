@@ -46,16 +46,8 @@ def progress_bar(
     """
     if not enabled:
         return NoBar(total)
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        initial=initial,
-        desc=desc,
-        unit=unit,
-        leave=leave,
-        dynamic_ncols=True,
-        mininterval=mininterval,
+    return _tqdm(
+        None, total, desc, unit=unit, leave=leave, mininterval=mininterval, initial=initial
     )
 
 
@@ -72,14 +64,11 @@ def progress_iter(
     """`iterable` with a tqdm bar advancing per item; `iterable` itself when not enabled."""
     if not enabled:
         return iterable
+    return _tqdm(iterable, total, desc, unit=unit, leave=leave, mininterval=mininterval)
+
+
+def _tqdm(iterable, total, desc, **kwargs):
+    """The one tqdm setup every bar shares (imported only when a bar is shown)."""
     from tqdm.auto import tqdm
 
-    return tqdm(
-        iterable,
-        total=total,
-        desc=desc,
-        unit=unit,
-        leave=leave,
-        dynamic_ncols=True,
-        mininterval=mininterval,
-    )
+    return tqdm(iterable, total=total, desc=desc, dynamic_ncols=True, **kwargs)
