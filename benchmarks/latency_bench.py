@@ -7,7 +7,8 @@
 Table: full and light degraders (the default config's width and residual blocks unless --width /
 --blocks; --run RUN_DIR times that run's trained f_d instead: weights do not change the latency of
 a dense network, but they do set int8's ranges), 112x112 and 224x224 (--sizes: S for S x S, or
-H x W as 720x1280; each side rounded up to f_d's multiple, as serving.tflite converts it), the
+H x W as 720x1280; each side rounded up to f_d's multiple, as serving.tflite converts it; with
+--scale K, f_d runs on K x K block averages: serving.tflite.analysis_model), the
 LiteRT interpreter with num_threads=1 (XNNPACK is applied by default), median of --runs invokes
 after --warmup.
 The float SavedModel reference runs the same Keras model through tf.saved_model load with TF's
@@ -143,12 +144,13 @@ def _calibration(size, n: int = 8):
     return np.random.default_rng(1).random((n, *parse_frame_size(size), 3), dtype=np.float32)
 
 
-def model_size(size, variant: str) -> tuple[int, int]:
+def model_size(size, variant: str, scale: int = 1) -> tuple[int, int]:
     """(H, W) a `variant` f_d is built and converted at for a --sizes entry: rounded up to its
-    multiple (tfprivacy.models.degrader.variant_multiple), as serving.tflite.convert does."""
+    multiple (tfprivacy.models.degrader.variant_multiple) times the analysis scale, as
+    serving.tflite.convert does."""
     from tfprivacy.models.degrader import variant_multiple
 
-    return round_up(size, variant_multiple(variant))
+    return round_up(size, variant_multiple(variant) * scale)
 
 
 def _model_cfg(variant: str, width: int | None, blocks: int | None):
@@ -166,24 +168,35 @@ def _model_cfg(variant: str, width: int | None, blocks: int | None):
 def _table_models(args, size):
     """(row name, Keras f_d with static size, calibration frames, its (H, W)) for each table
     row at the --sizes entry `size` (rounded up to each f_d's multiple)."""
+    from configs.experiments import get_config
+    from serving.tflite import analysis_model, auto_scale
     from tfprivacy.models import build_degrader
 
     if not args.run:
+        trained = get_config("benchmark").data.frame_size
         for variant in args.variants:
             cfg = _model_cfg(variant, args.width, args.blocks)
-            name = f"{variant} (w{cfg.degrader_width}, untrained)"
-            shape = model_size(size, variant)
-            yield name, build_degrader(cfg, frame_size=shape), _calibration(shape), shape
+            scale = args.scale or auto_scale(size, trained)
+            shape = model_size(size, variant, scale)
+            name = f"{variant} (w{cfg.degrader_width}, untrained){_at(scale)}"
+            model = build_degrader(cfg, frame_size=(shape[0] // scale, shape[1] // scale))
+            yield name, analysis_model(model, scale, shape), _calibration(shape), shape
         return
     from serving.tflite import representative_frames_from_pipeline
     from tfprivacy.artifacts import load_config, load_degrader
 
     for run in args.run:
-        shape = model_size(size, load_config(run).model.degrader)
-        model, cfg = load_degrader(run, frame_size=shape)
+        run_cfg = load_config(run)
+        scale = args.scale or auto_scale(size, run_cfg.data.frame_size)
+        shape = model_size(size, run_cfg.model.degrader, scale)
+        model, cfg = load_degrader(run, frame_size=(shape[0] // scale, shape[1] // scale))
         frames = representative_frames_from_pipeline(cfg.data, 64, shape)
         name = f"{cfg.model.degrader} (w{cfg.model.degrader_width}, {os.path.basename(run)})"
-        yield name, model, frames, shape
+        yield f"{name}{_at(scale)}", analysis_model(model, scale, shape), frames, shape
+
+
+def _at(scale: int) -> str:
+    return "" if scale == 1 else f" at 1/{scale}"
 
 
 def table(args) -> None:
@@ -395,6 +408,14 @@ flags.DEFINE_multi(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer("width", None, "default: the config's", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "scale",
+    1,
+    "table: analysis scale K (serving.tflite.analysis_model: f_d on K x K block averages); "
+    "0: auto, min(H, W) // the training frame size",
+    lower_bound=0,
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("blocks", None, "default: the config's", flag_values=FLAGS)
 flags.DEFINE_integer("runs", 30, "timed invokes; the median is reported", flag_values=FLAGS)
 flags.DEFINE_integer("warmup", 5, "untimed invokes before them", flag_values=FLAGS)

@@ -11,6 +11,15 @@ The model is converted from a fixed-shape concrete function (batch 1, fixed H, W
 whose upsampling left the spatial dims unknown failed to convert (docs/design.md section 6).
 Inference uses the LiteRT interpreter (`ai-edge-litert`), not the deprecated tf.lite.Interpreter.
 
+Analysis scale (--scale K, 0 for auto): f_d only ever saw frames of its training size (64x64 on
+the built-in benchmark, 112x112 for the paper-size presets); run on a 720p frame as it is, its
+convolutions and its pyramid's 2-8 pixel blocks act on a scale it was never trained or
+measured at, and it costs 50 ms a frame. With --scale K the model averages K x K blocks, runs
+f_d on that 1/K-size frame and upsamples its output bilinearly back (analysis_model): the
+camera sends what f_d made at the scale the ruler measured, and the network runs on K^2 times
+fewer pixels. Auto picks K = min(H, W) // the training frame size (11 for 720p and 64-pixel
+training). docs/camera.md has the timings.
+
 Frame size: any H x W (--frame_size 224, or 720x1280 as H x W). f_d needs multiples of 4 (8 for
 the pyramid, tfprivacy.models.degrader.variant_multiple), so the model is converted at H and W
 rounded up to that multiple (720x1280 stays, 719x1279 becomes 720x1280), and the runner,
@@ -76,19 +85,67 @@ def model_frame_shape(size, multiple: int) -> tuple[int, int]:
     return round_up(parse_frame_size(size), multiple)
 
 
-def _as_keras_model(model_or_run_dir, frame_size):
-    """(Keras f_d, the (H, W) it is converted at): frame_size rounded up to f_d's multiple."""
+def auto_scale(frame_size, trained_size: int) -> int:
+    """The analysis scale for frames of `frame_size` from an f_d trained on trained_size x
+    trained_size frames: min(H, W) // trained_size, at least 1 (the 1/K-size frame is never
+    smaller than the training frames)."""
+    if trained_size < 1:
+        raise TFLiteError(f"trained_size: {trained_size}, must be >= 1")
+    return max(1, min(parse_frame_size(frame_size)) // int(trained_size))
+
+
+def _check_scale(scale) -> int:
+    if isinstance(scale, bool) or not isinstance(scale, int | np.integer) or scale < 1:
+        raise TFLiteError(f"scale: {scale!r}, must be an integer >= 1 (1: f_d at full size)")
+    return int(scale)
+
+
+def analysis_model(model, scale: int, frame_size=None):
+    """f_d run at 1/scale of the frame's resolution: x -> up_K(f_d(avg_K(x))).
+
+    avg_K averages K x K blocks (a fixed depthwise convolution of stride K, which XNNPACK runs
+    in int8 as well as float; TFLite's int8 AVERAGE_POOL_2D leaves XNNPACK), and up_K is the
+    pyramid's bilinear upsampling (half-pixel centres, TFLite RESIZE_BILINEAR). Each output
+    pixel is then a convex combination of f_d's outputs, which f_d clipped to [0, 1]. The frame
+    must be a multiple of K times f_d's multiple (serving.tflite pads it). scale 1 returns
+    `model` itself. frame_size: the (H, W) of a model with a static input, or None.
+    """
+    import keras
+
+    from tfprivacy.models.degrader import bilinear_up_layer
+
+    scale = _check_scale(scale)
+    if scale == 1:
+        return model
+    shape = (None, None) if frame_size is None else parse_frame_size(frame_size)
+    frames = keras.Input((*shape, 3), name="frames")
+    pool = keras.layers.DepthwiseConv2D(
+        scale, strides=scale, padding="valid", use_bias=False, trainable=False, name="analysis_avg"
+    )
+    small = pool(frames)
+    pool.set_weights([np.full((scale, scale, 3, 1), 1.0 / scale**2, np.float32)])
+    out = bilinear_up_layer(keras.layers)(scale, name="analysis_up")(model(small))
+    return keras.Model(frames, out, name=f"{model.name}_at_1_{scale}")
+
+
+def _as_keras_model(model_or_run_dir, frame_size, scale: int = 1):
+    """(Keras f_d, the (H, W) it is converted at): frame_size rounded up to f_d's multiple
+    times the analysis scale; f_d wrapped by analysis_model when scale > 1."""
     from tfprivacy.models.degrader import spatial_multiple, variant_multiple
 
+    scale = _check_scale(scale)
     if isinstance(model_or_run_dir, str | os.PathLike):
         from tfprivacy.artifacts import load_config, load_degrader
 
         run_dir = os.fspath(model_or_run_dir)
         multiple = variant_multiple(load_config(run_dir).model.degrader)
-        shape = model_frame_shape(frame_size, multiple)
-        model, _ = load_degrader(run_dir, frame_size=shape)
-        return model, shape
+        shape = model_frame_shape(frame_size, multiple * scale)
+        model, _ = load_degrader(run_dir, frame_size=(shape[0] // scale, shape[1] // scale))
+        return analysis_model(model, scale, shape), shape
     model = model_or_run_dir
+    if scale > 1:
+        shape = model_frame_shape(frame_size, spatial_multiple(model) * scale)
+        return analysis_model(model, scale, shape), shape
     shape = model_frame_shape(frame_size, spatial_multiple(model))
     inputs = getattr(model, "inputs", None)
     static = tuple(inputs[0].shape[1:3]) if inputs else (None, None)
@@ -139,6 +196,7 @@ def convert(
     quant: str = "float32",
     representative_frames: Iterable | None = None,
     output_path: str | None = None,
+    scale: int = 1,
 ) -> bytes:
     """Converts a Keras degrader (or a run dir's f_d) to a TFLite flatbuffer.
 
@@ -153,6 +211,8 @@ def convert(
       representative_frames: iterable of float32 frames [H,W,3] or batches [N,H,W,3] in [0,1],
         at the model's size or smaller (padded); required for "int8".
       output_path: also write the bytes there (atomically) when given.
+      scale: the analysis scale K (analysis_model): f_d runs on K x K block averages and its
+        output is upsampled back; the size is rounded up to K times f_d's multiple.
     Returns:
       the flatbuffer bytes.
     """
@@ -161,7 +221,7 @@ def convert(
     parse_frame_size(frame_size)  # a bad size is named before any model is loaded
     if quant == "int8" and representative_frames is None:
         raise TFLiteError("representative_frames: required for quant='int8'")
-    model, frame_size = _as_keras_model(model_or_run_dir, frame_size)
+    model, frame_size = _as_keras_model(model_or_run_dir, frame_size, scale)
     converter = frozen_converter(model, frame_size)
     if quant != "float32":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -278,6 +338,15 @@ class TFLiteDegrader:
             )
         self.frame_shape = shape[1:]
         self.input_dtype = np.dtype(self._in["dtype"])
+        # int8 in and out at scale 1/255, zero point -128 (representative_dataset pins both):
+        # uint8 frames then map to and from the model by flipping the top bit, q = v - 128,
+        # exactly and without a float copy of a 720p frame.
+        self._uint8_exact = all(
+            np.dtype(d["dtype"]) == np.int8
+            and abs(d["quantization"][0] * UINT8_MAX - 1.0) < 1e-6
+            and d["quantization"][1] == -128
+            for d in (self._in, self._out)
+        )
 
     @property
     def frame_size(self) -> int:
@@ -323,6 +392,8 @@ class TFLiteDegrader:
             )
         h, w = frames.shape[-3:-1]
         flat = frames.reshape((-1, h, w, 3))
+        if frames.dtype == np.uint8 and self._uint8_exact:
+            return self._run_uint8(flat).reshape(frames.shape)
         outputs = np.empty(flat.shape, np.float32)
         for i, frame in enumerate(flat):
             padded = pad_frame(frame, self.frame_shape[:2])
@@ -333,6 +404,20 @@ class TFLiteDegrader:
         if frames.dtype == np.uint8:
             return to_uint8_np(outputs)  # outputs are float32, already clipped to [0, 1]
         return outputs
+
+    def _run_uint8(self, flat: np.ndarray) -> np.ndarray:
+        """uint8 frames [N,h,w,3] through an exact int8 model (see _uint8_exact): the same
+        values as the float path's round(255 * dequantized output), with no float pass."""
+        h, w = flat.shape[1:3]
+        out = np.empty(flat.shape, np.uint8)
+        top = np.uint8(0x80)
+        for i, frame in enumerate(flat):
+            padded = pad_frame(frame, self.frame_shape[:2])
+            self.interpreter.set_tensor(self._in["index"], (padded ^ top).view(np.int8)[None])
+            self.interpreter.invoke()
+            q = self.interpreter.get_tensor(self._out["index"])[0, :h, :w]
+            np.bitwise_xor(q.view(np.uint8), top, out=out[i])
+        return out
 
 
 def artifact_report(
@@ -425,6 +510,14 @@ flags.DEFINE_integer(
     "frames drawn from the pipeline: half calibrate int8, half measure PSNR",
     flag_values=FLAGS,
 )
+flags.DEFINE_integer(
+    "scale",
+    1,
+    "analysis scale K: f_d runs on K x K block averages, its output upsampled back (see the "
+    "module doc); 0: auto, min(H, W) // the training frame size",
+    lower_bound=0,
+    flag_values=FLAGS,
+)
 flags.DEFINE_bool(
     "strict", False, f"exit 2 below {MIN_QUANT_PSNR_DB:.0f} dB PSNR", flag_values=FLAGS
 )
@@ -439,10 +532,13 @@ def main(argv) -> int:
 
     quants = QUANT_TYPES if "all" in FLAGS.quant else tuple(dict.fromkeys(FLAGS.quant))
     _, cfg = load_degrader(pretrained.source_dir(FLAGS))
-    size = model_frame_shape(
-        FLAGS.frame_size or cfg.export.tflite_frame_size, variant_multiple(cfg.model.degrader)
-    )
-    model, _ = load_degrader(pretrained.source_dir(FLAGS), frame_size=size)
+    asked = FLAGS.frame_size or cfg.export.tflite_frame_size
+    scale = FLAGS.scale or auto_scale(asked, cfg.data.frame_size)
+    size = model_frame_shape(asked, variant_multiple(cfg.model.degrader) * scale)
+    small = (size[0] // scale, size[1] // scale)
+    model, _ = load_degrader(pretrained.source_dir(FLAGS), frame_size=small)
+    model = analysis_model(model, scale, size)
+    print(f"frames {frame_size_text(size)}, f_d at 1/{scale}: {frame_size_text(small)}")
     frames = representative_frames_from_pipeline(cfg.data, FLAGS.representative, size)
     # Half the drawn frames calibrate, the other half measure PSNR against the float model.
     calib, held_out = frames[: len(frames) // 2], frames[len(frames) // 2 :]

@@ -90,6 +90,31 @@ class EdgeTest(tf.test.TestCase, parameterized.TestCase):
         got = read_video(video_out).astype(np.float32)
         self.assertGreater(tflite.psnr(ref, got, max_val=255.0), 25.0)
 
+    def test_dropped_at_rate(self):
+        fps = 10.0  # a frame every 0.1 s
+        self.assertEqual(edge.dropped_at_rate([0.05] * 20, fps), 0)
+        self.assertEqual(edge.dropped_at_rate([0.1] * 20, fps), 0)  # exactly in time
+        # 0.15 s a frame: free at 0.15, takes frame 1 (arrived at 0.1); free at 0.30, takes
+        # frame 3 (arrived at 0.30), frame 2 is lost; and so on: every third frame is lost.
+        self.assertEqual(edge.dropped_at_rate([0.15] * 9, fps), 2)
+        # One slow frame (0.35 s) loses the three that arrive meanwhile but the newest.
+        self.assertEqual(edge.dropped_at_rate([0.35] + [0.01] * 9, fps), 2)
+        self.assertEqual(edge.dropped_at_rate([], fps), 0)
+        with self.assertRaisesRegex(ValueError, "camera_fps"):
+            edge.dropped_at_rate([0.1], 0)
+
+    def test_cli_prints_the_frames_lost_at_camera_rate(self):
+        model_path, video_in, video_out = self._files("float32", SIZE)
+        stdout = io.StringIO()
+        with contextlib.redirect_stdout(stdout):
+            call_main(
+                edge, "--model", model_path, "--video", video_in, "--out", video_out,
+                "--camera_fps", "25",
+            )  # fmt: skip
+        self.assertRegex(
+            stdout.getvalue(), r"at 25 frames/s a camera would have lost [0-5] of 5 frames"
+        )
+
     def test_missing_files_are_named(self):
         model_path, video_in, video_out = self._files("float32", SIZE, frames=2)
         with self.assertRaisesRegex(VideoReadError, "nope.avi"):

@@ -35,13 +35,22 @@ class SizesTest(tf.test.TestCase):
 
     def test_table_row_at_a_non_square_size(self):
         args = argparse.Namespace(
-            sizes=[(13, 22)], variants=["light"], run=None, width=4, blocks=0, runs=1, warmup=0
-        )
+            sizes=[(13, 22)], variants=["light"], run=None, width=4, blocks=0, runs=1, warmup=0,
+            scale=1,
+        )  # fmt: skip
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
             LB.table(args)
         (row,) = [line for line in out.getvalue().splitlines() if line.startswith("| light")]
         self.assertRegex(row, r"^\| light \(w4, untrained\) \| 16x24 \| [0-9.]+ \| [0-9.]+ \|")
+        # At an analysis scale: f_d on 1/3-size block averages, the size a multiple of 4 x 3.
+        args.scale = 3
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            LB.table(args)
+        (row,) = [line for line in out.getvalue().splitlines() if line.startswith("| light")]
+        self.assertRegex(row, r"^\| light \(w4, untrained\) at 1/3 \| 24 \| [0-9.]+ \|")
+        self.assertEqual(LB.model_size((13, 22), "light", 3), (24, 24))
 
 
 if __name__ == "__main__":

@@ -111,8 +111,13 @@ class ConvertTest(tf.test.TestCase, parameterized.TestCase):
         out_u8 = runner(frames_u8)
         self.assertEqual(out_u8.dtype, np.uint8)
         out_f = runner(frames_u8.astype(np.float32) / 255)
-        # uint8 in, uint8 out is the float path rounded to 1/255.
-        self.assertAllClose(out_u8 / 255.0, out_f, atol=0.5 / 255 + 1e-6)
+        # uint8 in, uint8 out is the float path rounded to 1/255: exactly, through the
+        # top-bit flip (input and output both at scale 1/255, zero point -128).
+        self.assertTrue(runner._uint8_exact)
+        self.assertAllEqual(out_u8, np.round(out_f * 255).astype(np.uint8))
+        small = frames_u8[:, :29, :30]  # padded and cropped back on the same path
+        want = np.round(runner(small.astype(np.float32) / 255) * 255).astype(np.uint8)
+        self.assertAllEqual(runner(small), want)
 
     def test_clips_and_bad_shapes(self):
         runner = tflite.TFLiteDegrader(tflite.convert(self.model, SIZE, "float32"))
@@ -277,6 +282,56 @@ class AnySizeTest(tf.test.TestCase, parameterized.TestCase):
         self.assertEqual(runner(frames).shape, frames.shape)
         with self.assertRaisesRegex(tflite.TFLiteError, "representative_frames: frame shape"):
             tflite.convert(keras_model, (13, 7), "int8", np.zeros((1, 17, 7, 3), np.float32))
+
+
+class AnalysisScaleTest(tf.test.TestCase):
+    """f_d at 1/K of the frame's resolution: block averages in, bilinear upsampling out."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cfg = get_config("benchmark_tiny").model
+        cfg.degrader = "pyramid"
+        cls.model = build_degrader(cfg, frame_size=None)
+        rng = np.random.default_rng(4)
+        cls.model.set_weights(
+            [rng.normal(0, 0.3, w.shape).astype(w.dtype) for w in cls.model.weights]
+        )
+
+    def test_is_f_d_on_block_averages_upsampled(self):
+        k = 3
+        frames = np.random.default_rng(5).random((2, 48, 72, 3), dtype=np.float32)
+        got = tflite.analysis_model(self.model, k, (48, 72))(frames).numpy()
+        blocks = frames.reshape(2, 16, k, 24, k, 3).mean(axis=(2, 4))
+        small = self.model(blocks, training=False)
+        want = tf.image.resize(small, (48, 72), method="bilinear").numpy()
+        self.assertEqual(got.shape, frames.shape)
+        self.assertAllClose(got, want, atol=1e-5)
+        # Within [0, 1]: bilinear weights are convex and f_d clips its output.
+        self.assertBetween(float(got.min()), 0.0, 1.0)
+        self.assertBetween(float(got.max()), 0.0, 1.0)
+        self.assertIs(tflite.analysis_model(self.model, 1), self.model)
+
+    def test_converted_at_any_size_and_back(self):
+        # 719 x 1279 at K = 11: rounded up to a multiple of 8 * 11 = 88 (792 x 1320), padded,
+        # cropped back; int8 keeps the float model's output.
+        frames = np.random.default_rng(6).random((1, 719, 1279, 3), dtype=np.float32)
+        f32 = tflite.TFLiteDegrader(tflite.convert(self.model, "719x1279", "float32", scale=11))
+        self.assertEqual(f32.frame_shape, (792, 1320, 3))
+        out = f32(frames)
+        self.assertEqual(out.shape, frames.shape)
+        ref = tflite.analysis_model(self.model, 11)(pad_frame(frames[0], (792, 1320))[None])
+        self.assertAllClose(out[0], ref.numpy()[0, :719, :1279], atol=1e-3)
+        q8 = tflite.TFLiteDegrader(tflite.convert(self.model, "719x1279", "int8", frames, scale=11))
+        self.assertGreater(tflite.psnr(out, q8(frames)), 30.0)
+
+    def test_scale_arguments(self):
+        self.assertEqual(tflite.auto_scale((720, 1280), 64), 11)
+        self.assertEqual(tflite.auto_scale((720, 1280), 112), 6)
+        self.assertEqual(tflite.auto_scale(32, 64), 1)  # never below the training size
+        for bad in (0, -2, 1.5, True):
+            with self.assertRaisesRegex(tflite.TFLiteError, "scale"):
+                tflite.convert(self.model, 32, "float32", scale=bad)
 
 
 if __name__ == "__main__":
