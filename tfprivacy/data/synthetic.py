@@ -11,6 +11,11 @@ stay still in the other. Its 4x4 block means are constant, so x4 area downsampli
 sigma >= 2 px erases the difference, while x2 and greyscale keep it: no hand-made filter wins
 both utility and privacy. Geometry is defined in fractions of the frame size.
 
+This is the "props" family (SyntheticConfig.family, the default). The "body" family
+(tfprivacy/data/synthetic_body.py) carries actions by the actors' own limbs and puts coarse
+private cues on the acting body; `render_video`, `generate` and the rest dispatch to it and
+write the same formats.
+
 Output (read by the real-format loaders):
   <root>/videos/<action>/<video>.avi, <root>/annotations/<action>.json (PA-HMDB51 format),
   <root>/splits/<action>_test_split1.txt (HMDB51 format), <root>/meta.json (written last).
@@ -378,22 +383,29 @@ def _draw_person(cv: _Canvas, size: int, x, feet_y, h, pose, look: dict) -> dict
     cv.paint(cv.disc(x, head_y, head_r), skin)
     head = cv.disc(x, head_y, head_r)
     cv.paint(head & (head.y < head_y - 0.45 * head_r), look["hair"])
-    face = look.get("face", 0)
-    if face:
-        mark = max(1.0, round(size / 40))
-        d = _face_mark_offset(skin)
-        sides = (-1.0, 1.0) if face == 2 else (look.get("face_side", 1.0),)
-        for side in sides:
-            ex = np.floor(x + side * 0.42 * head_r - mark / 2)
-            ey = np.floor(head_y - 0.2 * head_r)
-            cv.paint(cv.rect(ex, ey, ex + mark, ey + mark), skin - d)  # pupil
-            cv.paint(cv.rect(ex, ey + mark, ex + mark, ey + 2 * mark), skin + d)  # eye white
-        mx0 = np.floor(x - 0.5 * head_r) if face == 2 or look.get("face_side", 1.0) < 0 else x
-        mx1 = np.floor(x + 0.5 * head_r) if face == 2 or look.get("face_side", 1.0) > 0 else x
-        my = np.floor(head_y + 0.45 * head_r)
-        cv.paint(cv.rect(mx0, my, mx1, my + mark), skin - d)  # mouth
-        cv.paint(cv.rect(mx0, my - mark, mx1, my), skin + d)  # lip highlight
+    _draw_face(cv, size, x, head_y, head_r, skin, look.get("face", 0), look.get("face_side", 1.0))
     return {"hands": hands}
+
+
+def _draw_face(cv: _Canvas, size: int, x, head_y, head_r, skin, face: int, face_side: float):
+    """Eyes and mouth on the head at (x, head_y) for face value 2 (complete), one eye and half
+    the mouth on `face_side` for 1 (partial), nothing for 0: marks of skin -/+ an offset in
+    equal areas, so their mean is the skin and area downsampling erases them."""
+    if not face:
+        return
+    mark = max(1.0, round(size / 40))
+    d = _face_mark_offset(skin)
+    sides = (-1.0, 1.0) if face == 2 else (face_side,)
+    for side in sides:
+        ex = np.floor(x + side * 0.42 * head_r - mark / 2)
+        ey = np.floor(head_y - 0.2 * head_r)
+        cv.paint(cv.rect(ex, ey, ex + mark, ey + mark), skin - d)  # pupil
+        cv.paint(cv.rect(ex, ey + mark, ex + mark, ey + 2 * mark), skin + d)  # eye white
+    mx0 = np.floor(x - 0.5 * head_r) if face == 2 or face_side < 0 else x
+    mx1 = np.floor(x + 0.5 * head_r) if face == 2 or face_side > 0 else x
+    my = np.floor(head_y + 0.45 * head_r)
+    cv.paint(cv.rect(mx0, my, mx1, my + mark), skin - d)  # mouth
+    cv.paint(cv.rect(mx0, my - mark, mx1, my), skin + d)  # lip highlight
 
 
 def _prop_geometry(size: int) -> tuple[int, int, int]:
@@ -514,7 +526,10 @@ def render_video(
     Returns uint8 frames [F, S, S, 3] and the PA-HMDB51 annotation of the clip:
     {attribute: [[start, end, value], ...]} with inclusive 0-based frame intervals.
     `still=True` samples appearance the way the VISPR-style images need (nudity 0 or 2).
+    cfg.family "body" renders with tfprivacy/data/synthetic_body.py (its actions, its look).
     """
+    if cfg.family == "body":
+        return _body().render_video(rng, cfg, action, still=still)
     if not 0 <= action < len(ACTIONS):
         raise DataError(f"action index {action} out of range [0, {len(ACTIONS)})")
     size, num_frames = cfg.frame_size, cfg.frames_per_video
@@ -542,11 +557,7 @@ def render_video(
         hands2 = size / 40.0 * np.sin(rng.uniform(0, 2 * np.pi, size=(2, 2)))
     # Camera shake: the offset holds, and now and then jumps to a new one of -1/0/+1 px
     # (x frame_size/64); frequent jumps would drown the small limb motion in global motion.
-    redraw = rng.random((num_frames, 1)) < _P_JITTER
-    draws = rng.integers(-1, 2, size=(num_frames, 2)) * jit
-    offsets = np.zeros((num_frames, 2), np.int64)
-    for f in range(1, num_frames):
-        offsets[f] = np.where(redraw[f], draws[f], offsets[f - 1])
+    offsets = _camera_offsets(rng, num_frames, jit)
     look = {
         "skin": app.skin,
         "nudity": app.nudity,
@@ -578,23 +589,36 @@ def render_video(
         look["face"] = app.face[f]
         look["prop"] = {**prop, "phase": prop["phases"][f]}
         if second is not None and second["linked"]:
-            # The link: a thin cord from the actor's hand nearest the second actor to theirs,
-            # a dark 1 px line beside a light one: salient at full resolution, while its
-            # mean is mid-grey, so area downsampling leaves little of it.
+            # The link: from the actor's hand nearest the second actor to theirs.
             near = 1 if side2 > 0 else 0
-            hand1 = _hand_position(move, f, near)
-            hand2 = drawn2["hands"][1 - near]
-            dx, dy = hand2[0] - hand1[0], hand2[1] - hand1[1]
-            norm = max(float(np.hypot(dx, dy)), 1e-3)
-            nx, ny = -dy / norm, dx / norm
-            cv.paint(cv.segment(hand1, hand2, 1.0), _LINK_DARK)
-            shifted = ((hand1[0] + nx, hand1[1] + ny), (hand2[0] + nx, hand2[1] + ny))
-            cv.paint(cv.segment(*shifted, 1.0), _LINK_LIGHT)
+            _draw_link(cv, _hand_position(move, f, near), drawn2["hands"][1 - near])
         _draw_person(cv, size, move["x"][f], move["feet"][f], move["h"][f], pose, look)
         image += rng.normal(0.0, noise_sigma, size=image.shape).astype(np.float32)
         frames[f] = np.clip(np.round(image), 0, 255).astype(np.uint8)
     values = [_frame_values(app, f) for f in range(num_frames)]
     return frames, {a: _intervals([v[a] for v in values]) for a in PRIVACY_ATTRIBUTES}
+
+
+def _camera_offsets(rng, num_frames: int, jit: int) -> np.ndarray:
+    """int64 [F, 2] (x, y) camera offsets: 0 at first, re-drawn from -jit/0/+jit with chance
+    _P_JITTER per frame and held otherwise."""
+    redraw = rng.random((num_frames, 1)) < _P_JITTER
+    draws = rng.integers(-1, 2, size=(num_frames, 2)) * jit
+    offsets = np.zeros((num_frames, 2), np.int64)
+    for f in range(1, num_frames):
+        offsets[f] = np.where(redraw[f], draws[f], offsets[f - 1])
+    return offsets
+
+
+def _draw_link(cv: _Canvas, hand1, hand2) -> None:
+    """A thin cord from hand1 to hand2: a dark 1 px line beside a light one, salient at full
+    resolution while its mean is mid-grey, so area downsampling leaves little of it."""
+    dx, dy = hand2[0] - hand1[0], hand2[1] - hand1[1]
+    norm = max(float(np.hypot(dx, dy)), 1e-3)
+    nx, ny = -dy / norm, dx / norm
+    cv.paint(cv.segment(hand1, hand2, 1.0), _LINK_DARK)
+    shifted = ((hand1[0] + nx, hand1[1] + ny), (hand2[0] + nx, hand2[1] + ny))
+    cv.paint(cv.segment(*shifted, 1.0), _LINK_LIGHT)
 
 
 def _arm(x, feet_y, h, side: float, offset) -> tuple:
@@ -680,20 +704,46 @@ def _read_meta(root: str) -> dict:
 # ----------------------------------------------------------------------------- writers
 
 
+def _body():
+    # Imported on use: synthetic_body imports this module's drawing helpers.
+    from tfprivacy.data import synthetic_body
+
+    return synthetic_body
+
+
+def family_actions(cfg: C.SyntheticConfig) -> tuple[str, ...]:
+    """Every action class of cfg.family's generator (a benchmark uses the first num_actions)."""
+    return _body().ACTIONS if cfg.family == "body" else ACTIONS
+
+
+def _version_tag(cfg: C.SyntheticConfig) -> str:
+    """v<VERSION>, plus -body<its VERSION> for the body family (it also draws with this
+    module's helpers, so both versions key its cache)."""
+    if cfg.family == "body":
+        return f"v{VERSION}-body{_body().VERSION}"
+    return f"v{VERSION}"
+
+
 def benchmark_root(cfg: C.SyntheticConfig, base_dir: str | None = None, cross: bool = False) -> str:
-    """<base>/benchmark-v<VERSION>-<fingerprint> (benchmark_cross-... for the cross variant).
+    """<base>/benchmark-v<VERSION>-<fingerprint> (benchmark_cross-... for the cross variant;
+    v<VERSION>-body<N> for the body family, see `_version_tag`).
 
     base = base_dir or $TFPRIVACY_DATA or ~/.cache/tfprivacy. The generator version is in the
     name so a cache rendered by older generator code is never reused.
     """
     base = base_dir or os.environ.get("TFPRIVACY_DATA") or os.path.join("~", ".cache", "tfprivacy")
     name = "benchmark_cross" if cross else "benchmark"
-    return os.path.join(os.path.expanduser(base), f"{name}-v{VERSION}-{C.fingerprint(cfg)}")
+    return os.path.join(
+        os.path.expanduser(base), f"{name}-{_version_tag(cfg)}-{C.fingerprint(cfg)}"
+    )
 
 
 def _check(cfg: C.SyntheticConfig) -> None:
-    if not 1 <= cfg.num_actions <= len(ACTIONS):
-        raise DataError(f"synthetic.num_actions={cfg.num_actions}: must be in [1, {len(ACTIONS)}]")
+    if cfg.family not in C.SYNTHETIC_FAMILIES:
+        raise DataError(f"synthetic.family={cfg.family!r}: must be one of {C.SYNTHETIC_FAMILIES}")
+    num = len(family_actions(cfg))
+    if not 1 <= cfg.num_actions <= num:
+        raise DataError(f"synthetic.num_actions={cfg.num_actions}: must be in [1, {num}]")
     if cfg.num_videos < cfg.num_actions:
         raise DataError(f"synthetic.num_videos={cfg.num_videos} < num_actions={cfg.num_actions}")
     if cfg.frame_size < 16 or cfg.frames_per_video < 1:
@@ -752,7 +802,12 @@ def _write_json(path: str, obj) -> None:
 
 
 def _write_meta(cfg: C.SyntheticConfig, out_dir: str, **extra) -> None:
-    meta = {"config": dataclasses.asdict(cfg), "actions": list(ACTIONS[: cfg.num_actions])}
+    meta = {
+        "config": dataclasses.asdict(cfg),
+        "actions": list(family_actions(cfg)[: cfg.num_actions]),
+    }
+    if cfg.family == "body":
+        extra["body_version"] = _body().VERSION
     meta.update(extra, version=VERSION)
     _write_json(os.path.join(out_dir, META_FILE), meta)
 
@@ -760,7 +815,7 @@ def _write_meta(cfg: C.SyntheticConfig, out_dir: str, **extra) -> None:
 def generate(cfg: C.SyntheticConfig, out_dir: str, progress: bool = True) -> str:
     """Writes the PA-HMDB51/HMDB51-format benchmark into out_dir; meta.json last."""
     _check(cfg)
-    actions = ACTIONS[: cfg.num_actions]
+    actions = family_actions(cfg)[: cfg.num_actions]
     annotations = {a: {} for a in actions}
     splits = {a: [] for a in actions}
     counts = {a: 0 for a in actions}
@@ -811,7 +866,7 @@ def generate_cross(cfg: C.SyntheticConfig, out_dir: str, progress: bool = True) 
     _check(cfg)
     from PIL import Image
 
-    actions = ACTIONS[: cfg.num_actions]
+    actions = family_actions(cfg)[: cfg.num_actions]
     classes = [ucf_class_name(a) for a in actions]
     ucf = os.path.join(out_dir, "ucf")
     per_class = {a: [] for a in range(len(actions))}
@@ -893,10 +948,15 @@ def _ensure_locked(cfg: C.SyntheticConfig, root: str, cross: bool) -> str:
     if os.path.exists(meta_path):
         meta = _read_meta(root)
         want = "cross" if cross else "benchmark"
+        stored = meta.get("config")
+        if isinstance(stored, dict) and "family" not in stored:
+            stored = {**stored, "family": "props"}  # written before SyntheticConfig.family
+        body_version = _body().VERSION if cfg.family == "body" else None
         if (
-            meta.get("config") != dataclasses.asdict(cfg)
+            stored != dataclasses.asdict(cfg)
             or meta.get("variant") != want
             or meta.get("version") != VERSION
+            or meta.get("body_version") != body_version
         ):
             raise DataError(
                 f"{meta_path}: holds a different benchmark ({meta.get('variant')}, version "
@@ -930,6 +990,9 @@ flags.DEFINE_bool("cross", False, "Write the cross-dataset variant.", flag_value
 flags.DEFINE_bool("tiny", False, "Use the tiny test-sized config.", flag_values=FLAGS)
 flags.DEFINE_integer("num_videos", None, "Override num_videos.", flag_values=FLAGS)
 flags.DEFINE_integer("seed", None, "Override the seed.", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "family", None, list(C.SYNTHETIC_FAMILIES), "Override the family.", flag_values=FLAGS
+)
 
 
 def main(argv) -> None:
@@ -947,6 +1010,8 @@ def main(argv) -> None:
         cfg = dataclasses.replace(cfg, num_videos=FLAGS.num_videos)
     if FLAGS.seed is not None:
         cfg = dataclasses.replace(cfg, seed=FLAGS.seed)
+    if FLAGS.family is not None:
+        cfg = dataclasses.replace(cfg, family=FLAGS.family)
     start = time.time()
     out = (generate_cross if FLAGS.cross else generate)(cfg, FLAGS.out, progress=True)
     images = f", {cfg.num_images} images" if FLAGS.cross else ""

@@ -37,7 +37,7 @@ _NOT_IN_KEY = ("seeds", "baselines", "cache_dir")
 def cache_key(data_cfg: C.DataConfig, eval_cfg: C.EvalConfig, seed: int, baseline: str) -> str:
     eval_fields = {k: v for k, v in dataclasses.asdict(eval_cfg).items() if k not in _NOT_IN_KEY}
     payload = {
-        "data": dataclasses.asdict(data_cfg),
+        "data": C.key_dict(data_cfg),  # new fields at their defaults change no key
         "eval": eval_fields,
         "seed": int(seed),
         "baseline": baseline,
