@@ -11,6 +11,10 @@ per multiply-add, from static shapes; elementwise ops are left out, so the figur
 bound of the work done. The reference is a plain Conv2D and a plain Conv3D in a tf.function
 loop of the same size class, timed in the same process right before. Prints GFLOP/s per step
 and its ratio to the plain conv2d (issue 10's target: >= 50%).
+
+--compare_batch_norm also times the privacy step with the attackers' batch norm as Keras'
+own layer (separate moments, normalisation and moving-average ops) against the fused one the
+attackers use (tfprivacy.models.privacy.BatchNormalization), interleaved, best of 3 rounds.
 """
 
 from __future__ import annotations
@@ -31,6 +35,12 @@ flags.DEFINE_integer(
     30,
     "Timed calls per step kind (after 3 warm-up calls).",
     lower_bound=1,
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "compare_batch_norm",
+    False,
+    "Also time the privacy step with Keras' own BatchNormalization against the fused one.",
     flag_values=FLAGS,
 )
 
@@ -200,7 +210,8 @@ def main(argv):
     b, t, s = d.batch_size, d.clip_length, d.frame_size
     idx = privacy_frame_indices(t, cfg.adversary.privacy_frames)
     strategy = tf.distribute.get_strategy()
-    players = Players(cfg, Shapes((t, s, s, 3), (len(idx), s, s, 3), 8), strategy)
+    shapes = Shapes((t, s, s, 3), (len(idx), s, s, 3), 8)
+    players = Players(cfg, shapes, strategy)
     steps = Steps(players, b, joint=True, frame_idx=idx)
     rng = np.random.default_rng(0)
     clips = tf.constant(rng.random((b, t, s, s, 3), np.float32))
@@ -247,6 +258,31 @@ def main(argv):
         f"privacy steps from a dataset: one call per step {1000 * single_seconds:.1f} ms, "
         f"{n} per call {1000 * loop_seconds:.1f} ms/step "
         f"({single_seconds / loop_seconds:.2f}x; {one_flops / loop_seconds / 1e9:.1f} GFLOP/s)"
+    )
+    if FLAGS.compare_batch_norm:
+        _compare_batch_norm(cfg, shapes, strategy, steps, privacy, b, idx)
+
+
+def _compare_batch_norm(cfg, shapes, strategy, steps, privacy, b, idx) -> None:
+    """Prints the privacy step's time with Keras' BatchNormalization and with the fused one."""
+    from unittest import mock
+
+    import keras
+
+    from tfprivacy.models import privacy as P
+    from tfprivacy.train.game import Players
+    from tfprivacy.train.steps import Steps
+
+    with mock.patch.object(P, "BatchNormalization", keras.layers.BatchNormalization):
+        keras_steps = Steps(Players(cfg, shapes, strategy), b, joint=True, frame_idx=idx)
+    times = {"Keras' own": [], "fused": []}
+    for _ in range(3):
+        times["Keras' own"].append(_time(keras_steps.privacy, (privacy,), FLAGS.steps))
+        times["fused"].append(_time(steps.privacy, (privacy,), FLAGS.steps))
+    old, new = min(times["Keras' own"]), min(times["fused"])
+    print(
+        f"privacy step with the attackers' batch norm as Keras' own layer {1000 * old:.1f} ms, "
+        f"fused {1000 * new:.1f} ms: {old / new:.2f}x (best of 3 interleaved rounds)"
     )
 
 

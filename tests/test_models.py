@@ -1,6 +1,7 @@
 """Tests for tfprivacy.models: shapes, ranges, seeding, gradients, frame averaging, twins."""
 
 import dataclasses
+from unittest import mock
 
 import keras
 import numpy as np
@@ -11,6 +12,7 @@ from configs import get_config
 from tfprivacy import config as C
 from tfprivacy import models
 from tfprivacy.config import ModelConfig
+from tfprivacy.models import privacy
 
 CLIP = (4, 32, 32, 3)  # T, H, W, C: tiny so the suite stays fast on two shared cores
 TINY = ModelConfig(degrader_width=4, degrader_res_blocks=1)
@@ -202,6 +204,69 @@ class DegraderRegistryTest(tf.test.TestCase):
             models.build_degrader(_tiny("toy"))
         with self.assertRaisesRegex(C.ConfigError, "model.degrader: unknown variant 'toy'"):
             models.degrader.variant_multiple("toy")
+
+
+class FusedBatchNormTest(tf.test.TestCase):
+    """The attackers' batch norm through TF's fused kernel is Keras' BatchNormalization."""
+
+    def _pair(self, seed=0):
+        from tfprivacy.models.privacy import BatchNormalization as FusedBatchNormalization
+
+        keras.utils.set_random_seed(seed)
+        x = tf.random.stateless_normal((6, 9, 7, 5), seed=(seed, 2)) * 3.0 + 1.5
+        plain, fused = keras.layers.BatchNormalization(), FusedBatchNormalization()
+        plain.build(x.shape)
+        fused.build(x.shape)
+        rng = np.random.default_rng(seed)
+        weights = [rng.normal(1, 0.3, (5,)).astype(np.float32) for _ in range(2)]
+        weights += [rng.normal(0, 0.5, (5,)).astype(np.float32), np.full(5, 2.0, np.float32)]
+        plain.set_weights(weights)
+        fused.set_weights(weights)
+        return x, plain, fused
+
+    def test_training_output_and_moving_statistics(self):
+        x, plain, fused = self._pair()
+        for _ in range(3):  # three updates of the moving averages
+            want, got = plain(x, training=True), fused(x, training=True)
+            self.assertAllClose(got, want, atol=1e-4)
+        for a, b in zip(fused.get_weights(), plain.get_weights(), strict=True):
+            self.assertAllClose(a, b, atol=1e-5)
+
+    def test_inference_uses_the_moving_statistics(self):
+        x, plain, fused = self._pair(1)
+        self.assertAllClose(fused(x, training=False), plain(x, training=False), atol=1e-4)
+        # Frozen (trainable=False) in training mode: the moving statistics, no update, as Keras.
+        fused.trainable = plain.trainable = False
+        self.assertAllClose(fused(x, training=True), plain(x, training=True), atol=1e-4)
+        self.assertAllClose(fused.moving_mean, plain.moving_mean)
+
+    def test_other_shapes_take_keras_path(self):
+        from tfprivacy.models.privacy import BatchNormalization as FusedBatchNormalization
+
+        x = tf.random.stateless_normal((4, 3, 5), seed=(3, 4))
+        fused, plain = FusedBatchNormalization(), keras.layers.BatchNormalization()
+        self.assertAllClose(fused(x, training=True), plain(x, training=True), atol=1e-5)
+
+    def test_privacy_models_use_it_and_load_old_weights(self):
+        from tfprivacy.models.privacy import BatchNormalization as FusedBatchNormalization
+
+        model = models.build_privacy("plain", 5, CLIP, width=4)
+        frame = models.frame_model_of(model)
+        bns = [la for la in frame.layers if isinstance(la, keras.layers.BatchNormalization)]
+        self.assertNotEmpty(bns)
+        self.assertTrue(all(isinstance(la, FusedBatchNormalization) for la in bns))
+        # Weights written by a model with Keras' own layer (before the fused one: caches and
+        # judges' snapshots of earlier runs) load, and give the same outputs.
+        with mock.patch.object(privacy, "BatchNormalization", keras.layers.BatchNormalization):
+            old = models.build_privacy("plain", 5, CLIP, width=4)
+        self.assertFalse(any(isinstance(la, FusedBatchNormalization) for la in old.layers))
+        path = self.get_temp_dir() + "/privacy.weights.h5"
+        _perturb(old, seed=3)
+        old.save_weights(path)
+        model.load_weights(path)
+        clips = _clips(2)
+        self.assertAllClose(model(clips), old(clips), atol=1e-5)
+        self.assertAllClose(model(clips, training=True), old(clips, training=True), atol=1e-4)
 
 
 class ClassifierTest(tf.test.TestCase, parameterized.TestCase):

@@ -1,8 +1,12 @@
 """benchmarks.step_flops: FLOPs counted from a traced graph, exact on known convolutions."""
 
+import contextlib
+import io
+
 import tensorflow as tf
 
 from benchmarks import step_flops
+from tests.cli_util import call_main
 
 
 class GraphFlopsTest(tf.test.TestCase):
@@ -36,6 +40,22 @@ class GraphFlopsTest(tf.test.TestCase):
         fn = tf.function(lambda a, b: tf.matmul(a, b))
         total, _ = step_flops.graph_flops(fn.get_concrete_function(a, b).graph)
         self.assertEqual(total, 2 * 4 * 6 * 5)
+
+
+class CommandLineTest(tf.test.TestCase):
+    def test_tiny_config_with_the_batch_norm_comparison(self):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            call_main(
+                step_flops, "--config", "benchmark_tiny", "--steps", "1", "--compare_batch_norm"
+            )
+        text = out.getvalue()
+        self.assertRegex(text, r"oneDNN (on|off)")
+        self.assertRegex(text, r"privacy step \(M=\d\) +[0-9.]+ +[0-9.]+ +[0-9.]+ +\d+%")
+        self.assertRegex(
+            text,
+            r"batch norm as Keras' own layer [0-9.]+ ms, fused [0-9.]+ ms: [0-9.]+x",
+        )
 
 
 if __name__ == "__main__":

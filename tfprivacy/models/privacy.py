@@ -23,6 +23,65 @@ FRAME_ARCHS = C.FRAME_ARCHS
 PRIVACY_ARCHS = C.PRIVACY_ARCHS
 
 
+@keras.saving.register_keras_serializable(package="tfprivacy")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' BatchNormalization computed by TF's fused kernel (FusedBatchNormV3, oneDNN's
+    batch norm on CPU) for 4-D channels-last inputs on the TensorFlow backend; the same
+    weights, update rule and outputs (to float rounding), Keras' own path otherwise.
+
+    Keras 3 lowers training-mode batch norm to separate moments, normalisation and moving-
+    average ops; in the attackers' training step (3x3 convolutions of 8-32 channels on 64x64
+    frames) those memory-bound ops took about 40% of the step (docs/benchmark.md,
+    "Where the privacy step's time goes").
+
+    Named as Keras' own class on purpose: Keras 3 weights files key a model's layers by their
+    class name, so weights saved by attackers built with keras.layers.BatchNormalization (the
+    evaluation's caches, the judges' snapshots) load into these and these into those.
+    """
+
+    def _fused(self, inputs, mask) -> bool:
+        return (
+            keras.backend.backend() == "tensorflow"
+            and mask is None
+            and not self.renorm
+            and not self.synchronized
+            and self.scale
+            and self.center
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+        )
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused(inputs, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = ops.cast(inputs, "float32")  # as Keras: batch norm in float32 under mixed precision
+        gamma, beta = ops.cast(self.gamma, "float32"), ops.cast(self.beta, "float32")
+        if training and self.trainable:
+            y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                x, gamma, beta, epsilon=self.epsilon, is_training=True
+            )
+            # The fused kernel returns the Bessel-corrected variance for the moving average;
+            # Keras moves towards the batch's own (biased) variance, as the output uses.
+            n = ops.cast(ops.prod(ops.shape(x)[:-1]), "float32")
+            variance = variance * (n - 1.0) / ops.maximum(n, 1.0)
+            m = self.momentum
+            self.moving_mean.assign(self.moving_mean * m + mean * (1.0 - m))
+            self.moving_variance.assign(self.moving_variance * m + variance * (1.0 - m))
+        else:
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                x,
+                gamma,
+                beta,
+                mean=ops.cast(self.moving_mean, "float32"),
+                variance=ops.cast(self.moving_variance, "float32"),
+                epsilon=self.epsilon,
+                is_training=False,
+            )
+        return ops.cast(y, self.compute_dtype)
+
+
 def _conv(x, filters, kernel, name, strides=1, zero=False, act="relu"):
     x = keras.layers.Conv2D(
         filters,
@@ -35,7 +94,7 @@ def _conv(x, filters, kernel, name, strides=1, zero=False, act="relu"):
     )(x)
     # Batch norm: the attackers must learn 1-2 px cues within a short budget (without it the
     # frame CNNs stayed near chance on face/gender/relationship for hundreds of steps).
-    x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    x = BatchNormalization(name=f"{name}_bn")(x)
     return keras.layers.Activation(act, name=f"{name}_act")(x) if act else x
 
 
