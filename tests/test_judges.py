@@ -169,6 +169,30 @@ class JudgedGameTest(tf.test.TestCase):
         self.assertEqual(got[2]["rewound_to"], 2)  # 80%: back to the last qualifying step
         self.assertEqual(summary["judge"]["kept_step"], 8)
 
+    def test_raw_reference_averaged_over_repeats(self):
+        run_dir = os.path.join(self.get_temp_dir(), "raw_repeats")
+        trainer = Trainer(tiny(run_dir, "judge.raw_repeats=3"))
+        raws = {0: 0.76, -1: 0.84, -2: 0.83}
+        seen = []
+
+        def scripted(degrade, step):
+            if degrade:
+                return figures(0.99, 0.1)
+            seen.append(step)
+            return {**RAW, "action_top1": raws[step], "privacy_cmap_worst": 0.9 + step / 100}
+
+        trainer._judge_figures = scripted
+        summary = trainer.train()
+        self.assertEqual(seen, [0, -1, -2])  # three seeds; the first is raw_repeats=1's
+        raw = summary["judge_raw"]
+        self.assertAlmostEqual(raw["action_top1"], 0.81)
+        self.assertAlmostEqual(raw["privacy_cmap_worst"], 0.89)
+        self.assertEqual([r["action_top1"] for r in raw["repeats"]], [0.76, 0.84, 0.83])
+        got = summary["judgements"][0]
+        self.assertAlmostEqual(got["action_of_raw"], 0.99 * RAW["action_top1"] / 0.81)
+        # One repeat: the judgement itself, unchanged.
+        self.assertIs(J.mean_figures([RAW]), RAW)
+
     def test_ends_early_once_a_checkpoint_qualifies_with_little_leakage(self):
         run_dir = os.path.join(self.get_temp_dir(), "early")
         # Step 2 is below trainer.adversarial_steps (4): the game does not end there.

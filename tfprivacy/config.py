@@ -300,6 +300,11 @@ class JudgeConfig:
     # the action to about 3 points of raw, and a game that starts to hide dips a few points
     # under the bar on its way (docs/results.md, the sweep); the weight rises either way.
     rewind_margin: float = _f(0.0, lo=0.0, hi=1.0)
+    # Raw's judged figures, the reference of every verdict (action as a fraction of raw's,
+    # leakage against raw's cMAP), are averaged over this many judgements of raw with distinct
+    # seeds: over four sweep seeds one judgement of raw read 76.3-84.6% top-1, and the judges'
+    # action error against the ruler followed it (docs/results.md, the sweep).
+    raw_repeats: int = _f(1, lo=1)
 
 
 @dataclass

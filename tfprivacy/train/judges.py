@@ -295,6 +295,27 @@ class Judges:
         }
 
 
+def mean_figures(runs: list[dict]) -> dict:
+    """The mean of several judgements' figures (judge's return values) of one degrader: action
+    top-1, each model's cMAP and the worst cMAP averaged; the single judgement itself when there
+    is one; the repeats' own action and worst cMAP kept under "repeats"."""
+    if len(runs) == 1:
+        return runs[0]
+    out = {
+        "action_top1": float(np.mean([r["action_top1"] for r in runs])),
+        "privacy_cmap_per_model": [
+            float(v) for v in np.mean([r["privacy_cmap_per_model"] for r in runs], axis=0)
+        ],
+        "privacy_cmap_worst": float(np.mean([r["privacy_cmap_worst"] for r in runs])),
+        "chance_cmap": runs[0]["chance_cmap"],
+    }
+    out["repeats"] = [
+        {"action_top1": r["action_top1"], "privacy_cmap_worst": r["privacy_cmap_worst"]}
+        for r in runs
+    ]
+    return out
+
+
 def verdict(step: int, figures: dict, raw: dict, action_weight: float) -> dict:
     """A judged checkpoint's figures relative to the judges' raw ones."""
     return {

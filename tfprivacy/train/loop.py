@@ -368,7 +368,7 @@ class Trainer:
                 # (judges.snapshot); their raw figures are the same procedure on raw clips.
                 seed = self.cfg.trainer.seed * 7919 + 3 * 10**6
                 self.judges.snapshot(self.judge_train(), seed=seed)
-                self.results["judge_raw"] = self._judge_figures(degrade=False, step=0)
+                self.results["judge_raw"] = self._judge_raw()
         elif name == "adversarial":
             if self.judges is not None:
                 self._keep_judged_checkpoint()
@@ -442,6 +442,13 @@ class Trainer:
         seed = self.cfg.trainer.seed * 7919 + 2 * 10**6 + step
         fn = self.judges.degrader_fn() if degrade else None
         return self.judges.judge(self.judge_train(), self.validator.val, fn, seed=seed)
+
+    def _judge_raw(self) -> dict:
+        """Raw's judged figures, averaged over judge.raw_repeats judgements (seeds of judged
+        steps 0, -1, -2, ...: the first is the single judgement of raw_repeats=1)."""
+        repeats = range(self.cfg.judge.raw_repeats)
+        runs = [self._judge_figures(degrade=False, step=-k) for k in repeats]
+        return J.mean_figures(runs)
 
     def _game_models(self) -> dict:
         """The players a rewind restores: f_d, f_T and every f_b (their weights)."""
