@@ -304,7 +304,7 @@ class JudgeConfig:
     # leakage against raw's cMAP), are averaged over this many judgements of raw with distinct
     # seeds: over four sweep seeds one judgement of raw read 76.3-84.6% top-1, and the judges'
     # action error against the ruler followed it (docs/results.md, the sweep).
-    raw_repeats: int = _f(1, lo=1)
+    raw_repeats: int = _f(1, lo=1, new_field=True)
 
 
 @dataclass
