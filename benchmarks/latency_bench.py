@@ -182,17 +182,15 @@ def _table_models(args, size):
             model = build_degrader(cfg, frame_size=(shape[0] // scale, shape[1] // scale))
             yield name, analysis_model(model, scale, shape), _calibration(shape), shape
         return
-    from serving.tflite import representative_frames_from_pipeline
-    from tfprivacy.artifacts import load_config, load_degrader
+    from serving.tflite import representative_frames_from_pipeline, run_model
+    from tfprivacy.artifacts import load_config
 
     for run in args.run:
-        run_cfg = load_config(run)
-        scale = args.scale or auto_scale(size, run_cfg.data.frame_size)
-        shape = model_size(size, run_cfg.model.degrader, scale)
-        model, cfg = load_degrader(run, frame_size=(shape[0] // scale, shape[1] // scale))
+        model, shape, scale = run_model(run, size, args.scale)
+        cfg = load_config(run)
         frames = representative_frames_from_pipeline(cfg.data, 64, shape)
         name = f"{cfg.model.degrader} (w{cfg.model.degrader_width}, {os.path.basename(run)})"
-        yield f"{name}{_at(scale)}", analysis_model(model, scale, shape), frames, shape
+        yield f"{name}{_at(scale)}", model, frames, shape
 
 
 def _at(scale: int) -> str:

@@ -128,20 +128,29 @@ def analysis_model(model, scale: int, frame_size=None):
     return keras.Model(frames, out, name=f"{model.name}_at_1_{scale}")
 
 
+def run_model(run_dir: str, frame_size, scale: int = 1):
+    """(a run's f_d at analysis scale `scale`, the (H, W) it is converted at, the scale): the
+    size rounded up to f_d's multiple times the scale; scale 0 picks auto_scale from the run's
+    training frame size."""
+    from tfprivacy.artifacts import load_config, load_degrader
+    from tfprivacy.models.degrader import variant_multiple
+
+    cfg = load_config(run_dir)
+    scale = _check_scale(scale or auto_scale(frame_size, cfg.data.frame_size))
+    shape = model_frame_shape(frame_size, variant_multiple(cfg.model.degrader) * scale)
+    model, _ = load_degrader(run_dir, frame_size=(shape[0] // scale, shape[1] // scale))
+    return analysis_model(model, scale, shape), shape, scale
+
+
 def _as_keras_model(model_or_run_dir, frame_size, scale: int = 1):
     """(Keras f_d, the (H, W) it is converted at): frame_size rounded up to f_d's multiple
     times the analysis scale; f_d wrapped by analysis_model when scale > 1."""
-    from tfprivacy.models.degrader import spatial_multiple, variant_multiple
+    from tfprivacy.models.degrader import spatial_multiple
 
     scale = _check_scale(scale)
     if isinstance(model_or_run_dir, str | os.PathLike):
-        from tfprivacy.artifacts import load_config, load_degrader
-
-        run_dir = os.fspath(model_or_run_dir)
-        multiple = variant_multiple(load_config(run_dir).model.degrader)
-        shape = model_frame_shape(frame_size, multiple * scale)
-        model, _ = load_degrader(run_dir, frame_size=(shape[0] // scale, shape[1] // scale))
-        return analysis_model(model, scale, shape), shape
+        model, shape, _ = run_model(os.fspath(model_or_run_dir), frame_size, scale)
+        return model, shape
     model = model_or_run_dir
     if scale > 1:
         shape = model_frame_shape(frame_size, spatial_multiple(model) * scale)
@@ -527,17 +536,14 @@ def main(argv) -> int:
     """Converts --run's f_d for each --quant; exit status 2 with --strict when an artifact's
     PSNR against float is below the floor. argv: the program name alone (run_cli)."""
     del argv
-    from tfprivacy.artifacts import load_degrader
-    from tfprivacy.models.degrader import variant_multiple
+    from tfprivacy.artifacts import load_config
 
     quants = QUANT_TYPES if "all" in FLAGS.quant else tuple(dict.fromkeys(FLAGS.quant))
-    _, cfg = load_degrader(pretrained.source_dir(FLAGS))
+    run_dir = pretrained.source_dir(FLAGS)
+    cfg = load_config(run_dir)
     asked = FLAGS.frame_size or cfg.export.tflite_frame_size
-    scale = FLAGS.scale or auto_scale(asked, cfg.data.frame_size)
-    size = model_frame_shape(asked, variant_multiple(cfg.model.degrader) * scale)
+    model, size, scale = run_model(run_dir, asked, FLAGS.scale)
     small = (size[0] // scale, size[1] // scale)
-    model, _ = load_degrader(pretrained.source_dir(FLAGS), frame_size=small)
-    model = analysis_model(model, scale, size)
     print(f"frames {frame_size_text(size)}, f_d at 1/{scale}: {frame_size_text(small)}")
     frames = representative_frames_from_pipeline(cfg.data, FLAGS.representative, size)
     # Half the drawn frames calibrate, the other half measure PSNR against the float model.
