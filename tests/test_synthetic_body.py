@@ -1,6 +1,7 @@
 """Tests of the built-in benchmark's "body" family: PA-HMDB51 prevalences, determinism, coarse
-private cues that survive 8x downsampling, actions carried by limb motion, the shared formats,
-and the default ("props") family's cache key."""
+private cues that survive 8x downsampling, coarse actions carried by limb motion that survive
+8x, fine hand motion that is large at full resolution and erased by 4x area downsampling, the
+shared formats, and the default ("props") family's cache key."""
 
 from __future__ import annotations
 
@@ -160,18 +161,75 @@ class BodyRenderTest(parameterized.TestCase):
 
     @parameterized.parameters(("wave", "raise_hand"), ("clap", "rub_hands"))
     def test_fine_pairs_differ_only_in_fine_motion(self, moving, other):
-        # Same rng -> same actor, scene and first frame; later frames differ by a few pixels
-        # of hand motion: tens of levels at full size, little after 8x downsampling.
-        cfg = dataclasses.replace(BODY64, frames_per_video=8)
-        full, cells = [], []
+        # Same rng -> same actor, scene and first frame; later frames differ by the hands'
+        # check: tens of levels at full size, nothing (rounding) after 4x or 8x downsampling.
+        cfg = dataclasses.replace(BODY64, frames_per_video=16)
+        full, cells4, cells8 = [], [], []
         for i in range(8):
             a, _ = B.render_video(np.random.default_rng([3, i]), cfg, B.ACTIONS.index(moving))
             b, _ = B.render_video(np.random.default_rng([3, i]), cfg, B.ACTIONS.index(other))
             np.testing.assert_array_equal(a[0], b[0])
             full.append(_frame_gap(a, b, 1))
-            cells.append(_frame_gap(a, b, 8))
+            cells4.append(_frame_gap(a, b, 4))
+            cells8.append(_frame_gap(a, b, 8))
         self.assertGreater(np.mean(full), 60.0)
-        self.assertLess(np.mean(cells), 12.0)
+        self.assertLess(np.max(cells4), 2.0)
+        self.assertLess(np.max(cells8), 2.0)
+
+    @parameterized.parameters(("wave", "raise_hand"), ("clap", "rub_hands"))
+    def test_fine_motion_moves_pixels_at_every_sampled_step(self, moving, other):
+        # At the evaluation's stride 2 (frames f and f + 2), from either start: the moving
+        # member's change minus the other's (the scene, noise included, cancels) flips some
+        # hand pixels by twice the check's offset at every step, at full resolution; after 4x
+        # area downsampling the two members' changes are the same.
+        cfg = dataclasses.replace(BODY64, frames_per_video=16)
+        full, cells = [], []
+        for i in range(8):
+            a, _ = B.render_video(np.random.default_rng([5, i]), cfg, B.ACTIONS.index(moving))
+            b, _ = B.render_video(np.random.default_rng([5, i]), cfg, B.ACTIONS.index(other))
+            gap = a.astype(np.float32) - b.astype(np.float32)
+            step = np.abs(gap[2:] - gap[:-2])  # [14, S, S, 3]
+            full.append(step.max(axis=(1, 2, 3)))
+            cells.append(np.abs(_down(a, 4) - _down(b, 4)).max())
+        self.assertGreater(np.min(full), 60.0)  # every step of every video
+        self.assertLess(np.max(cells), 2.0)
+
+    def test_hand_check_moves_along_its_axis_and_keeps_cell_means(self):
+        # _draw_hand on a flat canvas: the 4 px cells keep the skin's mean whatever the shift;
+        # a 1 px shift along x changes half the hand's pixels in vertical lines (the frame's x
+        # differences dominate), along y in horizontal lines.
+        skin = synthetic._SKIN_TONES[1]
+        offset = synthetic._face_mark_offset(skin)
+
+        def hand(shift):
+            cv = synthetic._Canvas(np.full((64, 64, 3), 100.0, np.float32), -1.0, 0.0)
+            x0, y0, n = B._hand_cells(cv, [(30.3, 20.6), (10.0, 50.0)])[0]
+            self.assertEqual((x0 % 4, y0 % 4, n), (0, 0, 4))
+            B._draw_hand(cv, x0, y0, n, skin, offset, shift)
+            return cv.image[y0 : y0 + n, x0 : x0 + n], _down(cv.image[None], 4)
+
+        still, still4 = hand((0, 0))
+        np.testing.assert_allclose(still.mean(axis=(0, 1)), skin, atol=1e-3)
+        for shift in ((1, 0), (2, 0), (0, 1), (-1, 1)):
+            moved, moved4 = hand(shift)
+            np.testing.assert_allclose(moved4, still4, atol=1e-3)
+        for axis, shift in ((1, (1, 0)), (0, (0, 1))):  # image axis 1 is x
+            diff = (hand(shift)[0] - still) @ synthetic._LUMA
+            self.assertAlmostEqual(float((np.abs(diff) > 1.0).mean()), 0.5)
+            along = np.abs(np.diff(diff, axis=axis)).sum()
+            across = np.abs(np.diff(diff, axis=1 - axis)).sum()
+            self.assertGreater(along, 1.5 * across, shift)
+
+    def test_fine_shift_steps_every_second_frame(self):
+        # 0 in frame 0 (a pair's first frames are equal), then one 1 px step every second
+        # frame, within 2 px: every sampled frame at stride 2 moves, from either start.
+        for start in range(4):
+            shifts = [B._finger_shift(f, start) for f in range(16)]
+            self.assertEqual(shifts[0], 0)
+            for s0 in (0, 1):
+                steps = np.abs(np.diff(shifts[s0::2]))
+                np.testing.assert_array_equal(steps, 1)
+            self.assertLessEqual(max(shifts) - min(shifts), 2)
 
     @parameterized.parameters("walk", "jump", "squat", "kick")
     def test_coarse_actions_differ_after_8x(self, action):

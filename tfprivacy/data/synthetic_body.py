@@ -8,13 +8,28 @@ filter is the answer, because the action and the coarse private cues live on the
 Actions (`ACTIONS`), carried by the actor's own limb and body motion, no prop. Coarse ones
 move the whole body or a whole limb by a good part of the actor's height: walk (the body
 crosses the frame, legs scissor), jump (the body rises and falls), squat (the hips drop and
-the knees spread), kick (one leg swings up). Two pairs differ only in fine limb motion, a few
-pixels of one or both hands (frame_size / 32 px amplitude): wave (a raised hand sways) vs
-raise_hand (the same raised arm, still), and clap (hands in front of the chest move apart and
-together) vs rub_hands (the same hands slide up and down against each other). Each pair
-shares its pose and coarse motion, draws its random numbers alike and starts from the same
-first frame; 8x area downsampling keeps the coarse actions (tens of grey levels between
-them in some 8x8 cell) and leaves a few levels of the pairs' difference.
+the knees spread), kick (one leg swings up); their cycle is 6-10 frames, 3-5 samples at the
+evaluation's stride 2 (version 1's 4-6 frames aliased: a 4-frame cycle sampled every second
+frame shows two poses only, equal ones at some phases). Two pairs differ only in fine hand
+motion: wave (the raised hand's fingers sway sideways) vs raise_hand (the same raised arm
+and hand, still), and clap (the hands held in front of the chest move apart and together)
+vs rub_hands (the same hands slide up and down against each other). Each pair shares its
+pose (and has no coarse motion), draws its random numbers alike and starts from the same
+first frame.
+
+The fine motion is made to be read at full resolution and lost to 4x area downsampling.
+Every hand is a 4x4 px square (4k x 4k px at 64k px frames) snapped to the frame's 4 px grid
+(camera shake does not move the grid), a check of 2 px blocks of skin -/+ an offset (the
+face marks' offset: 0.7 of the skin's luminance distance to black or white, 37-80 grey
+levels of luminance; zero mean). The fine actions shift a hand's check cyclically inside its
+square by 1 px every second frame (so every sampled frame at stride 2), back and forth over
+2 px (steps 0, 1, 2, 1: two cycles per 8-frame clip), along x (wave; clap, the two hands in
+opposite directions) or y (rub_hands, opposite directions). Each step flips half the hand's
+pixels by twice the offset (75-160 levels, in an oriented pattern of 1 px lines), while
+every aligned 4x4 cell keeps its mean, the skin: after 4x or 8x area downsampling the two
+members of a pair are the same video (up to rounding; measured under 1 grey level), and the
+four fine actions keep only their static pose. The coarse actions move 8x8 cells by tens of
+grey levels.
 
 Private attributes, drawn independently of the action, with PA-HMDB51's prevalences
 (`PREVALENCE`, the fraction of frames where the attribute is present): skin colour 0.972,
@@ -31,16 +46,21 @@ Cues that survive 8x downsampling (each spans several 8 px cells at 64 px frames
   mid thigh (short sleeves, shorts), value 2 the torso as well (but for a chest band on a
   female build); clothing has a random luminance, so a bare torso (the head's luminance) is
   told from a shirt in greyscale too.
-- skin colour: the hue of those skin areas and the head; value 0 ("unidentifiable") is a
-  full-body costume in a non-skin hue at a skin tone's luminance (greyscale removes it).
+- skin colour: the hue of those skin areas, the head and the hands (the hands' check has the
+  skin's mean); value 0 ("unidentifiable") is a full-body costume in a non-skin hue at a skin
+  tone's luminance (greyscale removes it).
 Fine cues (1-2 px, their mean equal to their surroundings, erased by area downsampling): the
 face's eyes and mouth, and the relationship's cord between the two actors' hands.
 
 So greyscale plus downsampling hides skin colour and most of face and relationship but
-leaves gender and nudity, which only a coarser blur removes; and a blur that removes the
-body's shape removes the coarse actions too, while 8x already loses the fine pairs. Hiding
-gender and nudity keeps the action only by changing the body's build and skin, not its
-motion: a learned filter can, a fixed filter bank cannot.
+leaves gender and nudity, which only a coarser blur removes; a blur that removes the body's
+shape removes the coarse actions too, and 4x already removes the fine actions. Hiding gender
+and nudity keeps the action only by changing the body's build and skin while keeping the
+hands' fine texture: a learned filter can, a fixed filter bank cannot.
+
+Version 1 moved the hands themselves by frame_size / 32 px, at 4-6 frame periods: its
+recogniser (diff3d, 8-frame clips at stride 2) reached 67% top-1 on raw frames and down4 kept
+98% of that, so the fine pairs were neither read on raw frames nor lost to 4x.
 
 Formats, splits and labels are those of the props family: `tfprivacy.data.synthetic` picks
 this module for SyntheticConfig.family == "body" and writes its output unchanged.
@@ -62,16 +82,17 @@ ACTIONS: tuple[str, ...] = (
     "jump",
     "squat",
     "kick",
-    # Pairs with the same pose and coarse motion, told apart only by a few pixels of hand
-    # motion: the first of each pair moves its hands, the second holds them still (wave /
-    # raise_hand) or moves them the other way (clap: apart and together, rub_hands: up/down).
+    # Pairs with the same pose, told apart only by fine hand motion inside 4 px cells (the
+    # hands' check): the first of each pair moves its fingers, the second holds them still
+    # (wave / raise_hand) or moves them the other way (clap: apart and together along x,
+    # rub_hands: past each other along y).
     "wave",
     "raise_hand",
     "clap",
     "rub_hands",
 )
 # Bumped whenever this family's rendered content changes (its cache folder's name).
-VERSION = 1
+VERSION = 2
 
 # Fraction of frames where each attribute is present in PA-HMDB51, matched by the sampling.
 PREVALENCE = {
@@ -103,6 +124,15 @@ _ARM_REST = (0.22, 0.12)  # upper arm, forearm; mirrored for the left side
 _LEG_REST = (0.07, 0.05)  # thigh, shin
 _ARM_RAISED = (2.45, 2.85)
 _SHOES = np.array([35, 30, 30], np.float32)
+# Hands: squares of _HAND_CELL px cells (one cell at 64 px frames), snapped to the frame's
+# _HAND_CELL px grid, each cell a check of 2 px blocks of skin -/+ a luminance offset (zero
+# mean: 4x or 8x area downsampling sees the skin). The fine motion shifts a hand's check
+# inside its cells (cyclically, by _FINGER_SWING's 1 px steps, one step every _FINGER_FRAMES
+# frames: every sampled frame at the evaluation's stride 2), so it moves half the hand's
+# pixels by twice the offset while every aligned 4x4 cell keeps its mean.
+_HAND_CELL = 4
+_FINGER_FRAMES = 2
+_FINGER_SWING = (0, 1, 2, 1)
 
 
 # ----------------------------------------------------------------------------- appearance
@@ -203,29 +233,42 @@ def _frame_values(app: _Appearance, frame: int) -> dict:
 def _rest_pose() -> dict:
     arms = np.array([[-_ARM_REST[0], -_ARM_REST[1]], [_ARM_REST[0], _ARM_REST[1]]], np.float32)
     legs = np.array([[-_LEG_REST[0], -_LEG_REST[1]], [_LEG_REST[0], _LEG_REST[1]]], np.float32)
-    return {"arms": arms, "legs": legs, "fold": False, "lift": 0.0}
+    fingers = np.zeros((2, 2), np.int64)
+    return {"arms": arms, "legs": legs, "fold": False, "lift": 0.0, "fingers": fingers}
+
+
+def _finger_shift(frame: int, start: int) -> int:
+    """The fine motion's shift (px) of a hand's check in `frame`: 0 in frame 0, then one step
+    of _FINGER_SWING every _FINGER_FRAMES frames, 1 px each (see _FINGER_SWING)."""
+    step = frame // _FINGER_FRAMES
+    n = len(_FINGER_SWING)
+    return _FINGER_SWING[(step + start) % n] - _FINGER_SWING[start % n]
 
 
 def _motion(rng, action: str, num_frames: int, size: int) -> list[dict]:
     """Per-frame poses for `action`: x, ground, lift (px), arms and legs (2 x [upper, lower]
-    angles, left then right), fold (hands held in front of the chest), hand offsets (px).
+    angles, left then right), fold (hands held in front of the chest), hand offsets (px, a
+    static placement) and fingers (int px, 2 hands x (dx, dy): the shift of each hand's check,
+    the fine motion).
 
     Every action draws the same random numbers in the same order, so one rng gives the same
     actor, placement and phases whatever the action: the two actions of a fine pair then
-    differ only by their hand motion, and their first frames are equal.
+    differ only by their fingers' shifts, and their first frames are equal.
     """
     if action not in ACTIONS:
         raise DataError(f"unknown action {action!r}; expected one of {ACTIONS}")
     h = rng.uniform(0.6, 0.72) * size
     ground = rng.uniform(0.88, 0.95) * size
-    period = rng.uniform(4.0, 6.0)
+    # 3-5 samples per cycle at the evaluation's stride 2: no aliasing of the coarse motion
+    # (a 4-frame period sampled every 2 frames could show a squat as a still pose).
+    period = rng.uniform(6.0, 10.0)
     phase = rng.uniform(0.0, 2.0 * np.pi)
     side = int(rng.integers(2))  # the waving arm, the kicking leg
     amp = rng.uniform(0.8, 1.0)  # scale of the coarse motion
     speed = rng.uniform(0.5, 1.1) * size / 64.0 * rng.choice([-1.0, 1.0])
     idle = rng.uniform(-0.1, 0.1, size=(2, 2)).astype(np.float32)
-    hand_amp = size / 32.0  # fine hand motion: a few pixels, gone at 8x
-    hand_phase = rng.uniform(0.0, 2.0 * np.pi, size=(2, 2))
+    hand_place = size / 32.0 * np.sin(rng.uniform(0.0, 2.0 * np.pi, size=(2, 2)))
+    finger_start = int(rng.integers(len(_FINGER_SWING)))
     place = rng.random()
 
     t = np.arange(num_frames, dtype=np.float32)
@@ -233,17 +276,14 @@ def _motion(rng, action: str, num_frames: int, size: int) -> list[dict]:
     travel = speed * (num_frames - 1)
     lo, hi = 0.2 * size - min(travel, 0.0), 0.8 * size - max(travel, 0.0)
     x0 = lo + place * (hi - lo) if hi > lo else (lo + hi) / 2
-    static = hand_amp * np.sin(hand_phase)  # [2 hands, (dx, dy)]
     sign = np.array([-1.0, 1.0], np.float32)
     poses = []
     for f in range(num_frames):
         pose = _rest_pose()
         pose["arms"] += idle * sign[:, None]
         pose["x"], pose["ground"] = float(x0 + speed * t[f]), ground
-        offsets = static.copy()
         theta = 2.0 * np.pi * t[f] / period + phase
-        # The fine motion: a hand's offset away from its first-frame value.
-        osc = hand_amp * (np.sin(theta + hand_phase[:, 0]) - np.sin(phase + hand_phase[:, 0]))
+        shift = _finger_shift(f, finger_start)
         if action == "walk":
             swing = amp * 0.35 * np.sin(theta / 1.6)
             pose["legs"] += np.float32(swing) * np.array([[1.0, 1.3], [-1.0, -1.3]], np.float32)
@@ -264,14 +304,14 @@ def _motion(rng, action: str, num_frames: int, size: int) -> list[dict]:
         elif action in ("wave", "raise_hand"):
             pose["arms"][side] = sign[side] * np.array(_ARM_RAISED, np.float32)
             pose["arms"][side] += idle[side] * sign[side]
-            if action == "wave":
-                offsets[side, 0] += osc[side]
+            if action == "wave":  # the raised hand's fingers sway sideways
+                pose["fingers"][side, 0] = shift
         elif action in ("clap", "rub_hands"):
             pose["fold"] = True
-            # Hands move in opposition: apart and together (x), or past each other (y).
+            # Hands' checks move in opposition: apart and together (x), or past each other (y).
             axis = 0 if action == "clap" else 1
-            offsets[:, axis] += osc[0] * np.array([-1.0, 1.0])
-        pose["hands"] = offsets
+            pose["fingers"][:, axis] = np.array([-shift, shift])
+        pose["hands"] = hand_place
         pose["h"] = h
         poses.append(pose)
     return poses
@@ -363,15 +403,48 @@ def _draw_body(cv: S._Canvas, size: int, pose: dict, look: dict) -> list[tuple[f
     cv.paint(head & (head.y < head_y - 0.45 * head_r), look["top"] if gender == 0 else look["hair"])
     S._draw_face(cv, size, x, head_y, head_r, skin, look["face"], look["face_side"])
 
-    # Arms: sleeves (nudity 0), short sleeves (1) or bare (2); hands always bare.
+    # Arms: sleeves (nudity 0), short sleeves (1) or bare (2); then the hands, always bare.
     for shoulder, elbow, hand in body["arms"]:
         hem = ((shoulder[0] + elbow[0]) / 2, (shoulder[1] + elbow[1]) / 2)
         sleeve = look["top"] if nudity < 2 else skin
         cv.paint(cv.segment(shoulder, hem, max(1.0, 0.075 * h)), sleeve)
         cv.paint(cv.segment(hem, elbow, max(1.0, 0.075 * h)), sleeve if nudity == 0 else skin)
         cv.paint(cv.segment(elbow, hand, max(1.0, 0.065 * h)), look["top"] if not nudity else skin)
-        cv.paint(cv.disc(hand[0], hand[1], max(0.8, 0.04 * h)), skin)
-    return [hand for _, _, hand in body["arms"]]
+    hands = [hand for _, _, hand in body["arms"]]
+    cells = _hand_cells(cv, hands)
+    offset = S._face_mark_offset(skin)
+    for i, (cx, cy, n) in enumerate(cells):
+        _draw_hand(cv, cx, cy, n, skin, offset, pose["fingers"][i])
+    return hands
+
+
+def _hand_cells(cv: S._Canvas, hands) -> list[tuple[int, int, int]]:
+    """Per hand, the (x0, y0, side) in image pixels of its square, snapped to the
+    _HAND_CELL grid of the frame (not the scene: camera shake does not move the grid); two
+    squares that would overlap are put side by side (left hand left)."""
+    n = _HAND_CELL * max(1, round(cv.size / 64))
+    cells = []
+    for hx, hy in hands:
+        u, v = hx - cv.ox, hy - cv.oy  # image coordinates (pixel i spans [i, i + 1))
+        cells.append([_HAND_CELL * round((w - n / 2) / _HAND_CELL) for w in (u, v)])
+    (x0, y0), (x1, y1) = cells
+    if abs(x0 - x1) < n and abs(y0 - y1) < n:
+        mid = _HAND_CELL * round((x0 + x1 + n) / 2 / _HAND_CELL)
+        y = _HAND_CELL * round((y0 + y1) / 2 / _HAND_CELL)
+        cells = [[mid - n, y], [mid, y]]
+    return [(int(x), int(y), n) for x, y in cells]
+
+
+def _draw_hand(cv: S._Canvas, x0: int, y0: int, n: int, skin, offset, shift) -> None:
+    """A hand: the n x n square at image pixel (x0, y0), a check of 2 px blocks of skin -
+    offset and skin + offset shifted by `shift` (dx, dy) px inside every _HAND_CELL cell."""
+    rows = slice(min(max(y0, 0), cv.size), min(max(y0 + n, 0), cv.size))
+    cols = slice(min(max(x0, 0), cv.size), min(max(x0 + n, 0), cv.size))
+    iy, ix = np.mgrid[rows, cols]
+    half = _HAND_CELL // 2
+    dark = ((ix + int(shift[0])) % _HAND_CELL < half) != ((iy + int(shift[1])) % _HAND_CELL < half)
+    cv.paint(S._Mask(cv, (rows, cols), dark), skin - offset)
+    cv.paint(S._Mask(cv, (rows, cols), ~dark), skin + offset)
 
 
 def render_video(
