@@ -2,14 +2,19 @@
 game, the NOT MET verdict, resuming; and the split discipline (no training code reads a test
 video)."""
 
+import contextlib
+import io
 import json
 import os
+import shutil
 from unittest import mock
 
 import keras
 import numpy as np
 import tensorflow as tf
+from cli_util import call_main
 
+from benchmarks import judge_calibration
 from configs import get_config
 from tfprivacy import artifacts
 from tfprivacy import config as C
@@ -152,6 +157,10 @@ class JudgedGameTest(tf.test.TestCase):
         for a, b in zip(kept, shipped, strict=True):
             self.assertAllEqual(a, b)
         text = format_summary(summary)
+        self.assertIn(
+            "judges (a raw-trained copy of the ruler's target fine-tuned on f_d's output, 2 steps;",
+            text,
+        )
         self.assertIn("kept f_d of adversarial step 8", text)
         self.assertIn("MET on validation", text)
         self.assertNotIn("NOT MET", text)
@@ -235,9 +244,40 @@ class JudgedGameTest(tf.test.TestCase):
         self.assertEqual([v["step"] for v in summary["judgements"]], [2, 4, 6, 8])
         self.assertEqual(summary["judge"]["kept_step"], 6)
 
+    def test_real_judges_train_the_target_from_scratch_on_the_judged_frames(self):
+        run_dir = os.path.join(self.get_temp_dir(), "scratch")
+        trainer = Trainer(
+            tiny(run_dir, "data.synthetic.extra_val_videos=16", "judge.target_from=scratch")
+        )
+        summary = trainer.train()
+        judges, train, val = trainer.judges, trainer.judge_train(), trainer.validator.val
+        self.assertFalse(os.path.exists(judges._path("target_init")))  # no raw-trained copy
+        self.assertTrue(judges.has_snapshot())
+        self.assertLen(summary["judge_raw"]["repeats"], trainer.cfg.judge.raw_repeats)
+        first = judges.judge(train, val, judges.degrader_fn(), seed=3)
+        # Trained from the fresh target the seed draws (the ruler's initialisation) ...
+        keras.utils.set_random_seed(3)
+        fresh = judges._build_target()
+        moved = sum(
+            float(np.abs(a - b).sum())
+            for a, b in zip(fresh.get_weights(), judges.target.get_weights(), strict=True)
+        )
+        self.assertGreater(moved, 0.0)
+        # ... by the ruler's schedule for target_pretrain_steps, not the fine-tuning one ...
+        self.assertEqual(
+            int(judges.pretrain_opt.iterations.numpy()), trainer.cfg.judge.target_pretrain_steps
+        )
+        # ... and again from scratch at every judgement: the same seed, the same figures; the
+        # previous judgement's weights do not carry over.
+        judges.judge(train, val, None, seed=5)
+        self.assertEqual(first, judges.judge(train, val, judges.degrader_fn(), seed=3))
+        clips = judges._degraded(train.clips, judges.degrader_fn())
+        self.assertAllClose(judges.mean.numpy(), J.channel_stats(clips)[0])
+
     def test_real_judges_fine_tune_from_the_snapshot_and_score_the_validation_set(self):
         run_dir = os.path.join(self.get_temp_dir(), "real")
         trainer = Trainer(tiny(run_dir, "data.synthetic.extra_val_videos=16"))
+        self.assertEqual(trainer.cfg.judge.target_from, "raw")  # the default
         summary = trainer.train()
         raw = summary["judge_raw"]
         self.assertBetween(raw["privacy_cmap_worst"], 0.0, 1.0)
@@ -264,6 +304,40 @@ class JudgedGameTest(tf.test.TestCase):
         self.assertEqual(judges.target.count_params(), ruler.count_params())
         clips = judges._degraded(train.clips, judges.degrader_fn())
         self.assertAllClose(judges.mean.numpy(), J.channel_stats(clips)[0])
+
+    def test_calibration_tool_judges_over_seeds_with_either_target(self):
+        run_dir = os.path.join(self.get_temp_dir(), "calibration")
+        Trainer(tiny(run_dir, "data.synthetic.extra_val_videos=16")).train()
+        other = os.path.join(self.get_temp_dir(), "other.weights.h5")
+        shutil.copy(os.path.join(run_dir, artifacts.DEGRADER_WEIGHTS), other)
+        before = sorted(os.listdir(os.path.join(run_dir, J.JUDGE_DIR)))
+        for target_from, how in (("raw", "fine-tuned for 2 steps"), ("scratch", "from scratch")):
+            out = io.StringIO()
+            with contextlib.redirect_stdout(out):
+                rc = call_main(
+                    judge_calibration,
+                    f"--run={run_dir}",
+                    "--filters=grey",
+                    "--seeds=0,1",
+                    f"--degraders={other}",
+                    f"--target_from={target_from}",
+                    "--action_only",
+                )
+            self.assertEqual(rc, 0)
+            text = out.getvalue()
+            self.assertIn(how, text)
+            rows = [line for line in text.splitlines() if line.startswith("| ")][2:]
+            names = [r.split(" | ")[0][2:] for r in rows]
+            self.assertEqual(names, ["raw", "grey", "learned f_d (kept)", other])
+            # raw is 100% of itself; two seeds give the others a spread; no attacker ran.
+            self.assertEqual(rows[0].split(" | ")[2:4], ["100.0", "-"])
+            self.assertNotEqual(rows[1].split(" | ")[3], "-")
+            self.assertTrue(rows[1].endswith("| nan | nan |"))
+            # The kept f_d and its copy are the same weights: the same judged figures.
+            self.assertEqual(rows[2].split(" | ")[1:], rows[3].split(" | ")[1:])
+        # The run's own judges folder is left as it was (the raw-trained targets went to a
+        # temporary folder).
+        self.assertEqual(sorted(os.listdir(os.path.join(run_dir, J.JUDGE_DIR))), before)
 
     def test_the_game_kind_starts_from_f_T(self):
         run_dir = os.path.join(self.get_temp_dir(), "game")

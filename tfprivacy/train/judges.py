@@ -3,14 +3,16 @@
 The game's own f_T and f_b co-adapt with f_d, so their validation figures say little about what
 a new model would read from f_d's output: a game stops "hiding" the moment its own attackers
 are fooled, and its own target keeps up with whatever f_d leaves. A judgement instead starts
-the attackers from the weights f_b had at the end of their pretraining, and a target of the
-evaluation's kind (judge.target "ruler": eval.target, trained on raw training clips once when
-pretraining ends; "game": f_T as its pretraining left it), all saved once in the run dir,
-fine-tunes them on f_d's output of training clips with f_d frozen (as the ruler's fine-tuned
-attacker does), and scores them on the validation set:
+the attackers from the weights f_b had at the end of their pretraining (saved once in the run dir)
+and fine-tunes them on f_d's output of training clips with f_d frozen (as the ruler's
+fine-tuned attacker does); the judge target is of the evaluation's kind (judge.target "ruler":
+eval.target), trained from scratch on f_d's output as the ruler trains it (judge.target_from
+"scratch"), or started from a copy trained on raw clips when pretraining ends and fine-tuned
+(target_from "raw"; judge.target "game": f_T as its pretraining left it, fine-tuned). All are
+scored on the validation set:
 
 - action: the judge target's validation top-1, as a fraction of the same procedure on raw
-  clips (judged once, when pretraining ends);
+  clips (judged judge.raw_repeats times with distinct seeds when pretraining ends, averaged);
 - leakage: (worst judge attacker's validation cMAP - chance) / (raw's - chance), the
   evaluation's leakage ratio on the validation set.
 
@@ -123,6 +125,8 @@ class Judges:
             arch, shapes.num_actions, shapes.clip, width, name="judge_target"
         )
         self.target = self._build_target()
+        # "scratch": every judgement trains a fresh, seeded target (no raw-trained snapshot).
+        self.scratch = self.ruler and j.target_from == "scratch"
         # "ruler": the evaluation's batch (eval.batch_size clips), so that target_pretrain_steps
         # (720) sees as many clips as the ruler's 12 epochs over two clips per training video.
         self.target_batch = ev.batch_size if self.ruler else cfg.data.batch_size
@@ -162,21 +166,41 @@ class Judges:
         self._score_target = tf.function(lambda x: self.target(self._std(x), training=False))
         self._score_privacy = tf.function(lambda x: [m(x, training=False) for m in self.privacy])
 
+    def describe_target(self) -> str:
+        """How each judgement's target is trained, in words (the summary's judges line)."""
+        j = self.cfg.judge
+        if self.scratch:
+            steps = j.target_pretrain_steps
+            return f"the ruler's target trained from scratch on f_d's output, {steps} steps"
+        start = "a raw-trained copy of the ruler's target" if self.ruler else "a copy of f_T"
+        return f"{start} fine-tuned on f_d's output, {j.target_steps} steps"
+
     # ---- the raw-pretrained starting point -------------------------------------------------
     def _path(self, name: str) -> str:
         return os.path.join(self.dir, f"{name}.weights.h5")
 
     def snapshot(self, train, seed: int) -> None:
         """The judges' starting point, saved in the run dir (a resumed run reads it back):
-        each f_b's weights now (the end of their pretraining) and the judge target: "ruler", a
-        fresh eval.target trained on the raw clips of `train` (the judges' training arrays) for
-        judge.target_pretrain_steps; "game", f_T's weights now."""
+        each f_b's weights now (the end of their pretraining) and, unless each judgement trains
+        its target from scratch, the judge target: "ruler", a fresh eval.target trained on the
+        raw clips of `train` (the judges' training arrays) for judge.target_pretrain_steps;
+        "game", f_T's weights now."""
         os.makedirs(self.dir, exist_ok=True)
         for i, model in enumerate(self.p.privacy):
             model.save_weights(self._path(f"privacy_init_{i}"))
+        if self.scratch:
+            return
         if not self.ruler:
             self.p.target.save_weights(self._path("target_init"))
             return
+        self.pretrain_target(train, seed)
+
+    def pretrain_target(self, train, seed: int) -> None:
+        """target_from "raw": a fresh eval.target (seeded) trained on the raw clips of `train`
+        for judge.target_pretrain_steps, saved as the judgements' starting point."""
+        for var in self.pretrain_opt.variables:  # the schedule from its start
+            if "learning_rate" not in var.path:
+                var.assign(tf.zeros_like(var))
         keras.utils.set_random_seed(seed)
         self.target.set_weights(self._build_target().get_weights())  # fresh, seeded
         self.mean.assign(channel_stats(train.clips)[0])
@@ -186,13 +210,21 @@ class Judges:
         self.target.save_weights(self._path("target_init"))
 
     def has_snapshot(self) -> bool:
-        return os.path.exists(self._path("target_init"))
+        last = f"privacy_init_{len(self.privacy) - 1}" if self.scratch else "target_init"
+        return os.path.exists(self._path(last))
 
     def _reset(self, seed: int) -> None:
-        self.target.load_weights(self._path("target_init"))
+        """Every judge back at its starting point (a fresh target, seeded, when from scratch),
+        its optimizer's moments and step count zeroed; the seed set for what follows."""
+        if self.scratch:
+            keras.utils.set_random_seed(seed)
+            self.target.set_weights(self._build_target().get_weights())
+        else:
+            self.target.load_weights(self._path("target_init"))
         for i, model in enumerate(self.privacy):
             model.load_weights(self._path(f"privacy_init_{i}"))
-        for opt in (self.target_opt, *self.privacy_opts):
+        target_opt = self.pretrain_opt if self.scratch else self.target_opt
+        for opt in (target_opt, *self.privacy_opts):
             for var in opt.variables:  # moments and step count; the learning rate stays
                 if "learning_rate" not in var.path:
                     var.assign(tf.zeros_like(var))
@@ -250,12 +282,13 @@ class Judges:
             .batch(batch_size or self.cfg.data.batch_size, drop_remainder=True)
         )
 
-    def judge(self, train, val, degrade, seed: int) -> dict:
-        """Fine-tunes fresh copies on (f_d's output of) the training arrays `train` (streams.
+    def judge(self, train, val, degrade, seed: int, privacy: bool = True) -> dict:
+        """Trains the judges afresh on (f_d's output of) the training arrays `train` (streams.
         Validation-shaped: clips, actions, privacy inputs, labels; f_d runs once per judgement) and
         scores them on the validation tensors `val` (streams.Validation). `degrade`: a clips ->
         clips function (f_d: degrader_fn(); a hand-made filter), None for raw. Returns the
-        figures: action_top1, privacy_cmap_per_model, privacy_cmap_worst, chance_cmap."""
+        figures: action_top1, privacy_cmap_per_model, privacy_cmap_worst, chance_cmap (privacy
+        False: the action alone, the cMAPs nan)."""
         j = self.cfg.judge
         self._reset(seed)
         clips = self._degraded(train.clips, degrade)
@@ -263,17 +296,12 @@ class Judges:
             mean, std = channel_stats(clips)
             self.mean.assign(mean)
             self.std.assign(std)
-        inputs = self._degraded(train.privacy_inputs, degrade)
-        self._target_loop(
-            iter(self._batches((clips, train.actions), seed, self.target_batch)),
-            tf.constant(j.target_steps),
-        )
+        batches = iter(self._batches((clips, train.actions), seed, self.target_batch))
+        if self.scratch:  # the ruler's procedure: eval.learning_rate / lr_schedule, 720 steps
+            self._pretrain_loop(batches, tf.constant(j.target_pretrain_steps))
+        else:
+            self._target_loop(batches, tf.constant(j.target_steps))
         del clips
-        labels = train.privacy_labels
-        self._privacy_loop(
-            iter(self._batches((inputs, labels), seed + 1)), tf.constant(j.privacy_steps)
-        )
-        del inputs
         bs = self.cfg.data.batch_size
         val_clips = self._degraded(val.clips, degrade)
         preds = [
@@ -281,6 +309,20 @@ class Judges:
             for i in range(0, len(val_clips), bs)
         ]
         top1 = float(np.mean(np.concatenate(preds) == val.actions))
+        chance = float(cmap_chance(val.privacy_labels))
+        if not privacy:
+            nan = float("nan")
+            return {
+                "action_top1": top1,
+                "privacy_cmap_per_model": [nan] * len(self.privacy),
+                "privacy_cmap_worst": nan,
+                "chance_cmap": chance,
+            }
+        inputs, labels = self._degraded(train.privacy_inputs, degrade), train.privacy_labels
+        self._privacy_loop(
+            iter(self._batches((inputs, labels), seed + 1)), tf.constant(j.privacy_steps)
+        )
+        del inputs
         val_inputs = self._degraded(val.privacy_inputs, degrade)
         scores = [[] for _ in self.privacy]
         for i in range(0, len(val_inputs), bs):
@@ -291,7 +333,7 @@ class Judges:
             "action_top1": top1,
             "privacy_cmap_per_model": cmaps,
             "privacy_cmap_worst": float(max(cmaps)),
-            "chance_cmap": float(cmap_chance(val.privacy_labels)),
+            "chance_cmap": chance,
         }
 
 

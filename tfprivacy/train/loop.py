@@ -364,8 +364,9 @@ class Trainer:
             self.results["identity"] = v.figures(degrade=True)
             self.results["chance"] = v.chance(self.shapes.num_actions)
             if self.judges is not None:
-                # The judges start from f_b as pretraining left them and a raw-trained target
-                # (judges.snapshot); their raw figures are the same procedure on raw clips.
+                # The judges start from f_b as pretraining left them (judges.snapshot) and a
+                # fresh target (or a raw-trained one, judge.target_from); their raw figures are
+                # the same procedure on raw clips.
                 seed = self.cfg.trainer.seed * 7919 + 3 * 10**6
                 self.judges.snapshot(self.judge_train(), seed=seed)
                 self.results["judge_raw"] = self._judge_raw()
@@ -538,6 +539,7 @@ class Trainer:
             "verdict": kept,
             "action_bar": j.action_bar,
             "leakage_bar": j.leakage_bar,
+            "target": self.judges.describe_target(),
         }
 
     def _starts_as_identity(self) -> bool:

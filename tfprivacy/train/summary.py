@@ -145,9 +145,10 @@ def judge_lines(summary: dict) -> list[str]:
     and why, then MET, or NOT MET naming the side that failed."""
     judge = summary["judge"]
     raw = summary.get("judge_raw", {})
+    target = judge.get("target", "a copy of the raw-pretrained f_T fine-tuned on f_d's output")
     lines = [
-        f"judges (fresh copies of the raw-pretrained f_T / f_b, fine-tuned on f_d's output, "
-        f"validation): raw {raw.get('action_top1', float('nan')):.3f} action top-1, "
+        f"judges ({target}; attackers fine-tuned from the raw-pretrained f_b; validation): "
+        f"raw {raw.get('action_top1', float('nan')):.3f} action top-1, "
         f"{raw.get('privacy_cmap_worst', float('nan')):.3f} worst-case cMAP"
     ]
     for v in summary.get("judgements", []):
