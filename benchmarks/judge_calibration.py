@@ -60,7 +60,10 @@ def _row(name: str, runs: list[dict], raws: list[dict]) -> str:
 
     fig, raw = J.mean_figures(runs), J.mean_figures(raws)
     v = J.verdict(0, fig, raw, 1.0)
-    ratios = [100 * r["action_top1"] / w["action_top1"] for r, w in zip(runs, raws, strict=True)]
+    ratios = [
+        100 * r["action_top1"] / w["action_top1"] if w["action_top1"] > 0 else float("nan")
+        for r, w in zip(runs, raws, strict=True)
+    ]  # a judge at 0 on raw (an untrained one) has no ratio: nan, as the verdicts say
     # raw against itself reads 100 at every seed: its own spread is in its top-1 (the table's
     # first column moves with it), so its row leaves the column empty.
     sd = f"{np.std(ratios, ddof=1):.1f}" if len(ratios) > 1 and runs is not raws else "-"
@@ -111,6 +114,8 @@ def main(argv):
         os.makedirs(judge.dir, exist_ok=True)
         for path in glob.glob(os.path.join(trainer.judges.dir, "privacy_init_*")):
             shutil.copy(path, judge.dir)
+    elif other.judge.target_from != cfg.judge.target_from:  # from scratch: reads, writes nothing
+        judge = J.Judges(other, trainer.players, FLAGS.run)
     kept = os.path.join(FLAGS.run, artifacts.DEGRADER_WEIGHTS)
     weights = [("learned f_d (kept)", kept)] if os.path.exists(kept) else []
     weights += [(path, path) for path in FLAGS.degraders]
