@@ -283,9 +283,9 @@ class JudgeConfig:
     # Where each judgement's "ruler" target starts. "raw": a copy trained on raw clips for
     # target_pretrain_steps when pretraining ends, fine-tuned for target_steps on the judged
     # frames. "scratch": a fresh, seeded target trained for target_pretrain_steps on the judged
-    # frames alone, the ruler's own procedure, four times the cost. Neither reads three of the
-    # sweep's kept f_d closer to the ruler at today's noise (one judgement's sd about 3 points
-    # of raw either way; docs/results.md, "The judge target from scratch").
+    # frames alone, the ruler's own procedure (720 steps a judgement against 150). Neither
+    # reads three of the sweep's kept f_d closer to the ruler at today's noise (one judgement's
+    # sd about 3 points of raw either way; docs/results.md, "The judge target from scratch").
     target_from: str = _f("raw", choices=JUDGE_TARGET_STARTS, new_field=True)
     target_pretrain_steps: int = _f(720, lo=1)  # "ruler": its training (the ruler's 12 epochs)
     target_steps: int = _f(150, lo=1)  # target_from "raw": the judgement's fine-tuning steps

@@ -90,6 +90,14 @@ def pick(verdicts: list[dict], cfg: C.JudgeConfig) -> tuple[dict | None, str]:
     )
 
 
+def _restart(opt) -> None:
+    """An optimizer back at its start: moments and step count zeroed (a schedule starts over);
+    the learning rate stays."""
+    for var in opt.variables:
+        if "learning_rate" not in var.path:
+            var.assign(tf.zeros_like(var))
+
+
 def channel_stats(clips: np.ndarray, max_values: int = 1 << 22) -> tuple[np.ndarray, np.ndarray]:
     """Per-channel mean and std of [0, 1] clips (a strided sample if huge): the statistics the
     ruler standardises its fresh target's inputs with (tfprivacy/eval/splits.py)."""
@@ -198,9 +206,7 @@ class Judges:
     def pretrain_target(self, train, seed: int) -> None:
         """target_from "raw": a fresh eval.target (seeded) trained on the raw clips of `train`
         for judge.target_pretrain_steps, saved as the judgements' starting point."""
-        for var in self.pretrain_opt.variables:  # the schedule from its start
-            if "learning_rate" not in var.path:
-                var.assign(tf.zeros_like(var))
+        _restart(self.pretrain_opt)
         keras.utils.set_random_seed(seed)
         self.target.set_weights(self._build_target().get_weights())  # fresh, seeded
         self.mean.assign(channel_stats(train.clips)[0])
@@ -225,9 +231,7 @@ class Judges:
             model.load_weights(self._path(f"privacy_init_{i}"))
         target_opt = self.pretrain_opt if self.scratch else self.target_opt
         for opt in (target_opt, *self.privacy_opts):
-            for var in opt.variables:  # moments and step count; the learning rate stays
-                if "learning_rate" not in var.path:
-                    var.assign(tf.zeros_like(var))
+            _restart(opt)
         keras.utils.set_random_seed(seed)
 
     # ---- fine-tuning on f_d's output -------------------------------------------------------
